@@ -1,0 +1,64 @@
+"""The API docs work offline: every asset they load is served by the app itself."""
+
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+
+pytestmark = pytest.mark.django_db
+
+ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
+EXTERNAL = re.compile(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_docs_pages_load_only_local_assets(api_client, path):
+    response = api_client.get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assets = ASSET.findall(html)
+    assert assets, "the page should load its scripts"
+    for asset in assets:
+        assert not EXTERNAL.match(asset), f"{path} loads {asset} from another host"
+        if asset.startswith("/static/"):
+            assert finders.find(asset.removeprefix("/static/")), f"{asset} is not served"
+    # Nothing inline points elsewhere either (e.g. a CDN URL built in a script).
+    assert "cdn.jsdelivr" not in html
+    assert "unpkg.com" not in html
+
+
+@pytest.mark.urls("common.tests.urls")
+def test_schema_is_openapi_3_with_the_bearer_scheme(api_client):
+    response = api_client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert schema["components"]["securitySchemes"]["jwtAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+
+
+def test_schema_is_yaml_by_default(api_client):
+    response = api_client.get("/api/schema/")
+    assert response.status_code == 200
+    assert response.content.startswith(b"openapi: 3.")
+
+
+def test_admin_login_page_renders_with_its_css(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Shop backend administration" in html
+    css = [a for a in ASSET.findall(html) if a.endswith(".css")]
+    assert css
+    for asset in css:
+        assert finders.find(asset.removeprefix("/static/"))
+
+
+def test_metrics_are_exported(api_client):
+    api_client.get("/healthz")
+    response = api_client.get("/metrics")
+    assert response.status_code == 200
+    assert b"django_http_requests_total_by_method_total" in response.content

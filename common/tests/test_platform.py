@@ -1,0 +1,70 @@
+import io
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pagination_defaults_and_cap():
+    from common.pagination import PageNumberPagination
+
+    assert PageNumberPagination.page_size == 20
+    assert PageNumberPagination.max_page_size == 100
+
+
+def test_cors_allows_only_listed_origins(api_client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+    allowed = api_client.get("/api/schema/", HTTP_ORIGIN="https://shop.example.com")
+    other = api_client.get("/api/schema/", HTTP_ORIGIN="https://evil.example.net")
+    assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "Access-Control-Allow-Origin" not in other
+    assert "X-Request-ID" in allowed["Access-Control-Expose-Headers"]
+
+
+def test_ensure_admin_creates_one_admin_once(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "Boss@Example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-admin-password")
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    call_command("ensure_admin", stdout=out)
+    admin = User.objects.get()
+    assert admin.role == User.Role.ADMIN
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert admin.check_password("a-long-admin-password")
+    assert out.getvalue().count("Created the first admin") == 1
+    assert "a-long-admin-password" not in out.getvalue()
+
+
+def test_ensure_admin_prints_a_generated_password_once(monkeypatch):
+    monkeypatch.delenv("DJANGO_SUPERUSER_EMAIL", raising=False)
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    password = out.getvalue().split("(shown once): ")[1].strip()
+    assert User.objects.get(email="admin@example.com").check_password(password)
+
+
+def test_embedded_postgres_starts_on_demand():
+    """Without DATABASE_URL the app runs on a PostgreSQL it starts itself (pgserver)."""
+    import pgserver
+
+    from common.embedded_postgres.base import ensure_server
+
+    data_dir = Path(settings.BASE_DIR) / ".data" / f"t-{uuid.uuid4().hex[:8]}"
+    try:
+        ensure_server(str(data_dir))
+        ensure_server(str(data_dir))  # a second call in the same process is free
+        with psycopg.connect(dbname="postgres", user="postgres", host=str(data_dir)) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        pgserver.get_server(str(data_dir), cleanup_mode="delete").cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)

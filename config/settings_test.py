@@ -1,0 +1,21 @@
+"""Test settings: the real settings with a fixed key, a fast hasher and eager Celery."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+
+from .settings import *  # noqa: F403
+from .settings import ALLOWED_HOSTS, PASSWORD_HASHERS, REST_FRAMEWORK, STORAGES
+
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+# Argon2 stays in the list so upgrade-on-login is testable; MD5 first keeps tests fast.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+REST_FRAMEWORK = {**REST_FRAMEWORK}
+LOGGING_CONFIG = None if os.environ.get("TEST_QUIET_LOGS") else "logging.config.dictConfig"
