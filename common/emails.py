@@ -1,0 +1,43 @@
+"""Templated emails, sent by a Celery task only after the surrounding transaction commits.
+
+A template `name` is three files under templates/emails/: `name.subject.txt`, `name.txt` and
+`name.html`. The context must be JSON-serialisable (it travels in the Celery message), so pass
+ids, names and amounts, never model instances and never secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+
+
+def render_email(
+    *, template: str, to: Sequence[str], context: Mapping[str, Any]
+) -> EmailMultiAlternatives:
+    full_context = {"frontend_url": settings.FRONTEND_URL, **context}
+    subject = render_to_string(f"emails/{template}.subject.txt", full_context)
+    text = render_to_string(f"emails/{template}.txt", full_context)
+    html = render_to_string(f"emails/{template}.html", full_context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(to),
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def send_email(*, template: str, to: Sequence[str], context: Mapping[str, Any]) -> None:
+    """Queue an email for after the current transaction commits (at once outside one)."""
+    from .tasks import send_email_task
+
+    recipients, data = list(to), dict(context)
+    transaction.on_commit(
+        lambda: send_email_task.delay(template=template, to=recipients, context=data)
+    )
