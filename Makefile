@@ -64,7 +64,7 @@ beat: install .env
 	$(BIN)/celery -A config beat --loglevel=INFO
 
 bench: install .env
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 db-stop:
 	-$(BIN)/python -c "import pgserver; pgserver.get_server('.data/postgres', cleanup_mode='stop').cleanup()"
