@@ -12,8 +12,12 @@ _lock = threading.Lock()
 
 
 def ensure_server(data_dir: str) -> None:
-    """Start the embedded server for `data_dir` unless this process already saw it running."""
-    if data_dir in _started:
+    """Start the embedded server for `data_dir` unless this process already saw it running.
+
+    Only an absolute path names a data directory; any other HOST (a hostname, an address) is a
+    server someone else runs, and nothing is started for it.
+    """
+    if data_dir in _started or not Path(data_dir).is_absolute():
         return
     with _lock:
         if data_dir in _started:

@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 
@@ -70,3 +73,5 @@ def test_readyz_names_an_unreachable_database(api_client, monkeypatch):
     body = response.json()
     assert body["failed"] == ["database"]
     assert body["checks"]["cache"] == "ok"
+    # An address is a server someone else runs: the embedded backend starts nothing for it.
+    assert not (Path(settings.BASE_DIR) / "127.0.0.1").exists()

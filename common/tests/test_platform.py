@@ -66,5 +66,8 @@ def test_embedded_postgres_starts_on_demand():
         with psycopg.connect(dbname="postgres", user="postgres", host=str(data_dir)) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
-        pgserver.get_server(str(data_dir), cleanup_mode="delete").cleanup()
+        # get_server hands back the handle ensure_server opened (which never stops the server).
+        server = pgserver.get_server(str(data_dir))
+        server.cleanup_mode = "stop"
+        server.cleanup()
         shutil.rmtree(data_dir, ignore_errors=True)
