@@ -1,0 +1,32 @@
+"""Fixtures and helpers for the accounts tests."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+PASSWORD = "correct-horse-battery-staple"
+NEW_PASSWORD = "a-brand-new-long-passphrase-42"
+
+
+def login(email: str, password: str = PASSWORD, client: APIClient | None = None) -> dict[str, str]:
+    """Sign in through the API and return the token pair."""
+    response = (client or APIClient()).post(
+        "/api/v1/auth/token/", {"email": email, "password": password}
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+@pytest.fixture
+def production_hashers(settings) -> None:
+    """The real hasher order (Argon2 first) instead of the tests' fast MD5."""
+    from config.settings import PASSWORD_HASHERS
+
+    settings.PASSWORD_HASHERS = PASSWORD_HASHERS
