@@ -5,17 +5,22 @@ member may see and change there comes from the **Staff** group's model permissio
 every permission. `sync_role_groups` keeps a user's groups in line with their role (services call
 it whenever a role is set).
 
-Other apps grant the Staff group permissions on their models from a data migration::
+Other apps give the Staff group permissions on their models by declaring them in their
+`AppConfig.ready`; they are granted after every `migrate` (post_migrate), which also covers the
+test database that pytest builds without migrations::
 
-    from accounts.roles import grant_staff_permissions
+    def ready(self) -> None:
+        from accounts.roles import declare_staff_permissions
+
+        declare_staff_permissions("inventory")  # every permission of the app
+        declare_staff_permissions("orders", ["view_order", "change_order"])
+
+A data migration can grant them as well (on `migrate` only, not in the test database)::
 
     def grant(apps, schema_editor):
-        grant_staff_permissions(apps, app_label="inventory")  # every permission of the app
-        # or: grant_staff_permissions(apps, app_label="orders", codenames=["view_order", ...])
+        from accounts.roles import grant_staff_permissions
 
-    class Migration(migrations.Migration):
-        dependencies = [("inventory", "0001_initial"), ("accounts", "0002_staff_group")]
-        operations = [migrations.RunPython(grant, migrations.RunPython.noop)]
+        grant_staff_permissions(apps, app_label="inventory", codenames=["view_product"])
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.apps import AppConfig
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 
@@ -71,6 +77,26 @@ def grant_staff_permissions(
         if missing := wanted - found:
             raise LookupError(f"No such permissions in {app_label}: {sorted(missing)}")
     group.permissions.add(*permissions)
+
+
+_declared: dict[str, set[str] | None] = {}
+
+
+def declare_staff_permissions(app_label: str, codenames: Iterable[str] | None = None) -> None:
+    """Staff get these permissions of `app_label` (all of them when `codenames` is None)."""
+    if codenames is None or _declared.get(app_label, set()) is None:
+        _declared[app_label] = None
+    else:
+        current = _declared.setdefault(app_label, set())
+        assert current is not None
+        current.update(codenames)
+
+
+def grant_declared_staff_permissions(sender: AppConfig, apps: Apps | None = None, **_: Any) -> None:
+    """post_migrate receiver: grant what was declared for the app that was just migrated."""
+    if sender.label in _declared:
+        codenames = _declared[sender.label]
+        grant_staff_permissions(apps, app_label=sender.label, codenames=codenames)
 
 
 def sync_role_groups(user: User) -> None:

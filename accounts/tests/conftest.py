@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any, cast
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -15,7 +18,7 @@ def login(email: str, password: str = PASSWORD, client: APIClient | None = None)
         "/api/v1/auth/token/", {"email": email, "password": password}
     )
     assert response.status_code == 200, response.content
-    return response.json()
+    return cast(dict[str, str], response.json())
 
 
 def bearer(access: str) -> APIClient:
@@ -30,3 +33,16 @@ def production_hashers(settings) -> None:
     from config.settings import PASSWORD_HASHERS
 
     settings.PASSWORD_HASHERS = PASSWORD_HASHERS
+
+
+def link_in(message: Any, pattern: re.Pattern[str]) -> str:
+    """The first link of an email's text part that matches `pattern`."""
+    match = pattern.search(str(message.body))
+    assert match is not None, message.body
+    return match.group(0)
+
+
+def html_of(message: Any) -> str:
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html"
+    return cast(str, html)

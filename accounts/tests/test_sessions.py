@@ -218,7 +218,10 @@ def test_suspension_kills_live_access_and_refresh_tokens(make_user, admin_user):
         ]
         assert APIClient().post(REFRESH, {"refresh": pair["refresh"]}).status_code == 401
     assert set(BlacklistedToken.objects.values_list("token__user", flat=True)) == {user.pk}
-    assert APIClient().post(TOKEN, {"email": "ann@example.com", "password": PASSWORD}).status_code == 401
+    assert (
+        APIClient().post(TOKEN, {"email": "ann@example.com", "password": PASSWORD}).status_code
+        == 401
+    )
 
 
 def test_reactivated_users_sign_in_again_but_old_sessions_stay_dead(make_user, admin_user):
