@@ -104,7 +104,11 @@ def user_create(
                 last_name=last_name,
                 role=role,
             )
-    except IntegrityError:  # the same address registered concurrently
+    except (IntegrityError, DjangoValidationError):
+        # The same address registered concurrently: the model's constraint check (full_clean)
+        # or the unique index refused it. Anything else is a bug and is raised as it is.
+        if not User.objects.filter(email__iexact=email).exists():
+            raise
         raise EmailAlreadyRegistered(
             items=[ErrorItem(EmailAlreadyRegistered.message, "email")]
         ) from None
