@@ -19,7 +19,7 @@ def change_url(user: User) -> str:
     return f"/admin/accounts/user/{user.pk}/change/"
 
 
-def form_data(user: User, **changes) -> dict:
+def form_data(user: User, **changes) -> dict[str, str]:
     data = {
         "first_name": user.first_name,
         "last_name": user.last_name,

@@ -1,6 +1,7 @@
 """Races on the session tables, with real concurrent transactions."""
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -14,9 +15,9 @@ from .conftest import PASSWORD, login
 REFRESH = "/api/v1/auth/token/refresh/"
 
 
-def run_together(count: int, work) -> list:
+def run_together(count: int, work) -> list[Any]:
     barrier = threading.Barrier(count)
-    results: list = [None] * count
+    results: list[Any] = [None] * count
 
     def run(index: int) -> None:
         try:
