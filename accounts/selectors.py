@@ -12,11 +12,6 @@ def user_list() -> QuerySet[User]:
     return User.objects.order_by("id")
 
 
-def user_get(*, user_id: int) -> User:
-    """Raises User.DoesNotExist."""
-    return User.objects.get(pk=user_id)
-
-
 def user_search(queryset: QuerySet[User], text: str) -> QuerySet[User]:
     """Every word must appear in the email, first name or last name (case-insensitive)."""
     for word in text.split():

@@ -185,6 +185,7 @@ def test_tampered_tokens_are_refused(api_client, make_user):
         f"{value}:{timestamp}:{signature[::-1]}",
         forged_for_other,
         signing.dumps([other.pk, "x"]),  # signed with the default salt
+        signing.TimestampSigner(salt=EMAIL_VERIFICATION_SALT).sign_object(["1", 2]),  # bad shape
         "garbage",
         "",
     ]
