@@ -66,9 +66,8 @@ def _schedule_verification_email(user: User) -> None:
     transaction.on_commit(lambda: tasks.send_verification_email.delay(user_id=user_id))
 
 
-def _schedule_password_reset_email(user: User) -> None:
-    user_id = user.pk
-    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user_id=user_id))
+def _schedule_password_reset_email(email: str) -> None:
+    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(email=email))
 
 
 def _lock(user: User) -> User:
@@ -233,6 +232,13 @@ def tokens_blacklist_for_user(*, user: User, except_jti: str | None = None) -> i
     return len(created)
 
 
+@transaction.atomic
+def tokens_flush_expired() -> int:
+    """Delete expired refresh tokens (their blacklist rows go with them); returns how many."""
+    _, deleted = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted.get(OutstandingToken._meta.label, 0)
+
+
 # --- passwords -------------------------------------------------------------------------------
 
 
@@ -255,12 +261,11 @@ def user_change_password(
 def user_request_password_reset(*, email: str) -> None:
     """Email a reset link if an active account has this address; the caller learns nothing.
 
-    The same lookup runs whatever the address, and the email itself is rendered and sent by a
-    task after the response, so neither the answer nor its timing tells whether it exists.
+    The request does exactly the same work whatever the address: it queues a task, and the task
+    looks the account up and sends the link only to a real one. Neither the answer nor its
+    timing tells whether the account exists.
     """
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-    if user is not None:
-        _schedule_password_reset_email(user)
+    _schedule_password_reset_email(email.strip())
 
 
 @transaction.atomic
@@ -385,5 +390,5 @@ def user_create_by_admin(
     user = user_create(
         email=email, password=None, first_name=first_name, last_name=last_name, role=role
     )
-    _schedule_password_reset_email(user)
+    _schedule_password_reset_email(user.email)
     return user

@@ -1,5 +1,8 @@
-"""Account emails. Each task loads the user by id and makes the link's token itself, so tokens
-never travel through the broker; an SMTP failure is retried with backoff."""
+"""Account emails and token housekeeping.
+
+Each email task loads the user and makes the link's token itself, so tokens never travel
+through the broker; an SMTP failure is retried with backoff.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +36,9 @@ def send_verification_email(*, user_id: int) -> None:
 
 
 @shared_task(autoretry_for=RETRY_ON, retry_backoff=True, retry_backoff_max=600, max_retries=6)
-def send_password_reset_email(*, user_id: int) -> None:
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+def send_password_reset_email(*, email: str) -> None:
+    """Send a reset link if an active account has this address; otherwise nothing at all."""
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
         return
     token = password_reset_tokens.make_token(user)
@@ -46,3 +50,11 @@ def send_password_reset_email(*, user_id: int) -> None:
         "new_account": not user.has_usable_password(),
     }
     render_email(template="password_reset", to=[user.email], context=context).send()
+
+
+@shared_task
+def flush_expired_tokens() -> int:
+    """Daily (beat): forget refresh tokens past their expiry, blacklisted or not."""
+    from .services import tokens_flush_expired  # services import this module
+
+    return tokens_flush_expired()

@@ -374,6 +374,11 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["accounts.authentication.JWT
 # How many proxies in front of the app append to X-Forwarded-For. 0 (direct): throttles key on
 # REMOTE_ADDR, so a forged X-Forwarded-For cannot buy fresh login or reset attempts.
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+# Expired refresh tokens (and their blacklist rows) are useless: forget them nightly.
+CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
+    "task": "accounts.tasks.flush_expired_tokens",
+    "schedule": crontab(hour=3, minute=17),
+}
 
 # Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).
 PORT = env.int("PORT", default=8000)

@@ -230,3 +230,17 @@ def test_reset_confirm_validates_the_new_password(make_user):
     }
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("email", ["ann@example.com", "nobody@example.com"])
+def test_a_reset_request_does_the_same_work_whether_or_not_the_account_exists(
+    make_user, django_assert_num_queries, django_capture_on_commit_callbacks, email
+):
+    """No lookup happens in the request at all: the queued task looks the account up."""
+    make_user(email="ann@example.com")
+    with django_capture_on_commit_callbacks() as callbacks, django_assert_num_queries(2) as run:
+        response = APIClient().post(RESET, {"email": email})
+    assert response.status_code == 202
+    # Only the service's savepoint and its release (inside the test's transaction).
+    assert [query["sql"].split()[0] for query in run.captured_queries] == ["SAVEPOINT", "RELEASE"]
+    assert len(callbacks) == 1

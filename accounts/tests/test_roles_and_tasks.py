@@ -105,6 +105,27 @@ def test_email_tasks_skip_users_they_no_longer_concern(make_user):
     suspended = make_user(verified=False, is_active=False)
     tasks.send_verification_email(user_id=verified.pk)
     tasks.send_verification_email(user_id=suspended.pk)
-    tasks.send_password_reset_email(user_id=suspended.pk)
+    tasks.send_password_reset_email(email=suspended.email)
+    tasks.send_password_reset_email(email="nobody@example.com")
     tasks.send_verification_email(user_id=999_999)
     assert mail.outbox == []
+
+
+def test_expired_refresh_tokens_are_flushed(make_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    user = make_user()
+    live, old, old_blacklisted = (RefreshToken.for_user(user) for _ in range(3))
+    old_blacklisted.blacklist()
+    OutstandingToken.objects.filter(jti__in=[old["jti"], old_blacklisted["jti"]]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert tasks.flush_expired_tokens.delay().get() == 2
+
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == [live["jti"]]
+    assert BlacklistedToken.objects.count() == 0
