@@ -1,7 +1,7 @@
 """Every state change of accounts: registration, verification, sessions, passwords, roles.
 
 Services are keyword-only and atomic; they raise `DomainError`s and send email only after the
-transaction commits (the email tasks load the user by id and make the token there, so no token
+transaction commits (the email tasks load the user and make the token themselves, so no token
 ever travels through the broker).
 """
 

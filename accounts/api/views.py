@@ -74,6 +74,13 @@ class _PublicView(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code == status.HTTP_401_UNAUTHORIZED:
+            # A 401 names the scheme to use (RFC 9110), also for bad credentials or tokens.
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
 
 class RegisterView(_PublicView):
     throttle_classes = (RegisterIPThrottle,)

@@ -63,6 +63,7 @@ def test_every_failed_login_looks_the_same(make_user, case):
     }[case]
     response = APIClient().post(TOKEN, body)
     assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert response.json() == {"type": "client_error", "errors": BAD_LOGIN}
     assert OutstandingToken.objects.count() == 0
 
@@ -114,6 +115,7 @@ def test_refresh_rotates_and_the_old_refresh_no_longer_works(make_user):
     assert bearer(second["access"]).get(ME).status_code == 200
     reuse = APIClient().post(REFRESH, {"refresh": first["refresh"]})
     assert reuse.status_code == 401
+    assert reuse["WWW-Authenticate"] == 'Bearer realm="api"'
     assert reuse.json()["errors"] == BAD_REFRESH
     assert APIClient().post(REFRESH, {"refresh": second["refresh"]}).status_code == 200
 
