@@ -147,6 +147,11 @@ class UserAdmin(admin.ModelAdmin[User]):
             services.user_resend_verification(user=user)
         self.message_user(request, f"Verification email queued for {len(users)} user(s).")
 
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and obj.pk == request.user.pk:
+            return False  # suspend or demote others; never remove yourself
+        return super().has_delete_permission(request, obj)
+
     def has_resend_verification_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
 

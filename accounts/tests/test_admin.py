@@ -192,3 +192,10 @@ def test_customers_do_not_reach_the_admin(client, customer):
     response = client.get(CHANGELIST)
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_an_admin_cannot_delete_themselves(admin_browser, admin_user, customer):
+    delete = "/admin/accounts/user/{}/delete/"
+    assert admin_browser.get(delete.format(admin_user.pk)).status_code == 403
+    assert admin_browser.get(delete.format(customer.pk)).status_code == 200
+    assert User.objects.filter(pk=admin_user.pk).exists()
