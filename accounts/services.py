@@ -160,6 +160,9 @@ def tokens_obtain(*, email: str, password: str) -> TokenPair:
     user = authenticate(request=None, email=email, password=password)
     if not isinstance(user, User) or not user.is_active:
         raise InvalidCredentials
+    # For the console; it also voids any reset link sent before this login (Django's reset
+    # tokens hash last_login).
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     return token_pair_for(user)
 
 

@@ -41,6 +41,8 @@ def test_login_returns_a_working_pair(make_user):
     assert me.json()["id"] == user.pk
     refresh = RefreshToken(response.json()["refresh"])
     assert OutstandingToken.objects.get(jti=refresh["jti"]).user == user
+    user.refresh_from_db()
+    assert user.last_login is not None
 
 
 def test_login_ignores_the_case_of_the_email(make_user):
