@@ -244,3 +244,13 @@ def test_a_reset_request_does_the_same_work_whether_or_not_the_account_exists(
     # Only the service's savepoint and its release (inside the test's transaction).
     assert [query["sql"].split()[0] for query in run.captured_queries] == ["SAVEPOINT", "RELEASE"]
     assert len(callbacks) == 1
+
+
+def test_a_reset_link_stops_working_once_the_user_signed_in(make_user):
+    user = make_user(email="ann@example.com")
+    token = PasswordResetTokenGenerator().make_token(user)
+    login("ann@example.com")
+    body = {"uid": uid_encode(user), "token": token, "new_password": NEW_PASSWORD}
+    assert APIClient().post(CONFIRM, body).status_code == 400
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
