@@ -52,7 +52,7 @@ def test_me_patch_changes_the_name(customer, customer_client):
         {"id": 999},
     ],
 )
-@pytest.mark.parametrize("who", ["customer", "staff"])
+@pytest.mark.parametrize("who", ["customer", "staff", "admin"])
 def test_nobody_writes_their_own_privileged_fields(make_user, who, field):
     user = make_user(who, email=f"{who}@example.com")
     before = User.objects.filter(pk=user.pk).values().get()
