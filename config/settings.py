@@ -366,6 +366,20 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="test")
 
+# =============================================================================
+# Accounts: authentication that honours suspension at once; client IP for throttles
+# =============================================================================
+# simplejwt's authentication plus a suspension check on the user row it already loads.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["accounts.authentication.JWTAuthentication"]
+# How many proxies in front of the app append to X-Forwarded-For. 0 (direct): throttles key on
+# REMOTE_ADDR, so a forged X-Forwarded-For cannot buy fresh login or reset attempts.
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+# Expired refresh tokens (and their blacklist rows) are useless: forget them nightly.
+CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
+    "task": "accounts.tasks.flush_expired_tokens",
+    "schedule": crontab(hour=3, minute=17),
+}
+
 # Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).
 PORT = env.int("PORT", default=8000)
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
