@@ -153,7 +153,7 @@ class Payment(TimeStampedModel):
             models.Index(
                 fields=["created_at"],
                 condition=Q(status="pending"),
-                name="payments_payment_pending_created",
+                name="payments_pay_pending_created",
             ),
         ]
 

@@ -204,7 +204,7 @@ def payment_charge_execute(*, payment_id: UUID) -> GatewayResult:
     return _call_gateway(
         payment,
         lambda gateway, timeout: gateway.charge(
-            token=payment.payment_method.gateway_token,  # type: ignore[union-attr]
+            token=payment.payment_method.gateway_token,
             amount_cents=payment.amount_cents,
             currency=payment.currency,
             idempotency_key=str(payment.pk),

@@ -133,6 +133,7 @@ class StripeGateway:
             return GatewayResult(succeeded=True, gateway_reference=intent.id)
         if intent.status == "processing":
             raise GatewayError("Stripe is still processing the payment; a webhook will settle it.")
+        code: str | None
         if intent.status == "requires_action":
             # An off-session charge cannot ask the customer for 3-D Secure.
             code = "authentication_required"
@@ -175,6 +176,8 @@ class StripeGateway:
 
     # --- webhooks ----------------------------------------------------------------------------
     def verify_webhook(self, *, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
+        if not self.webhook_secret:
+            raise InvalidSignature("STRIPE_WEBHOOK_SECRET is not set.")
         try:
             payload = raw_body.decode()
             stripe.WebhookSignature.verify_header(
