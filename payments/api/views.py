@@ -124,7 +124,7 @@ class PaymentWebhookView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = []  # the gateway retries on 429; its signature is the gate
+    throttle_classes: list[type] = []  # the gateway retries on 429; its signature is the gate
 
     @extend_schema(
         summary="Receive a signed gateway event",

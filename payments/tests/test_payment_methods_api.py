@@ -274,7 +274,7 @@ def test_list_shows_only_own_methods_in_fixed_queries(
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 4
-    assert [item["last4"] for item in body["results"]][0] == "4242"  # the default first
+    assert body["results"][0]["last4"] == "4242"  # the default first
     assert sorted(item["last4"] for item in body["results"]) == ["0002", "0119", "4242", "9995"]
 
 
