@@ -26,7 +26,7 @@ SECRETS = (SUCCESS, DECLINED, INSUFFICIENT_FUNDS, MASTERCARD, AMEX, "42424242424
 
 
 def every_row_as_text() -> str:
-    rows = []
+    rows: list[str] = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
             quoted = connection.ops.quote_name(table)
