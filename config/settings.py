@@ -374,7 +374,7 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="test")
 
 # =============================================================================
-# Payments: gateway, card fingerprints, encryption at rest, webhooks (payments/README in README.md)
+# Payments: gateway, card fingerprints, encryption at rest, webhooks (README, "Payments")
 # =============================================================================
 # Keys derived from SECRET_KEY use their own salt, so no two uses share a key. Set them explicitly
 # in production: rotating SECRET_KEY must not change fingerprints or make billing details unreadable.
@@ -399,6 +399,8 @@ PAYMENT_GATEWAY_TIMEOUT_SECONDS = env.float("PAYMENT_GATEWAY_TIMEOUT_SECONDS", d
 PAYMENT_RECONCILE_AFTER_SECONDS = env.int("PAYMENT_RECONCILE_AFTER_SECONDS", default=600)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# The stripe package logs each API call at INFO (and request bodies at DEBUG): keep it quiet.
+LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # type: ignore[index]
 CELERY_BEAT_SCHEDULE["payments-reconcile-pending"] = {
     "task": "payments.tasks.reconcile_pending_payments",
     "schedule": crontab(minute="*/5"),
