@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +36,14 @@ from .exceptions import (
     RefundExceedsCaptured,
 )
 from .gateways import get_gateway
-from .gateways.base import CardDetails, GatewayError, GatewayEvent, GatewayResult, InvalidToken
+from .gateways.base import (
+    CardDetails,
+    Gateway,
+    GatewayError,
+    GatewayEvent,
+    GatewayResult,
+    InvalidToken,
+)
 from .models import Payment, PaymentMethod, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -201,10 +209,11 @@ def payment_charge_execute(*, payment_id: UUID) -> GatewayResult:
         return _recorded_result(payment)
     if payment.payment_method is None:
         return GatewayResult(succeeded=False, gateway_reference="", failure_code="card_removed")
+    token = payment.payment_method.gateway_token
     return _call_gateway(
         payment,
         lambda gateway, timeout: gateway.charge(
-            token=payment.payment_method.gateway_token,
+            token=token,
             amount_cents=payment.amount_cents,
             currency=payment.currency,
             idempotency_key=str(payment.pk),
@@ -213,7 +222,9 @@ def payment_charge_execute(*, payment_id: UUID) -> GatewayResult:
     )
 
 
-def _call_gateway(payment: Payment, call: Any) -> GatewayResult:
+def _call_gateway(
+    payment: Payment, call: Callable[[Gateway, float], GatewayResult]
+) -> GatewayResult:
     gateway = get_gateway(payment.gateway)
     extra = {
         "payment_id": str(payment.pk),
@@ -222,7 +233,7 @@ def _call_gateway(payment: Payment, call: Any) -> GatewayResult:
         "gateway": payment.gateway,
     }
     try:
-        result: GatewayResult = call(gateway, settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS)
+        result = call(gateway, settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS)
     except GatewayError as error:
         logger.warning("payment gateway error: %s", error, extra=extra)
         raise PaymentGatewayError from error
