@@ -373,11 +373,12 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="test")
 
+
 # =============================================================================
 # Payments: gateway, card fingerprints, encryption at rest, webhooks (README, "Payments")
 # =============================================================================
 # Keys derived from SECRET_KEY use their own salt, so no two uses share a key. Set them explicitly
-# in production: rotating SECRET_KEY must not change fingerprints or make billing details unreadable.
+# in production: rotating SECRET_KEY must not change fingerprints or lock out billing details.
 def _derived_key(salt: str) -> str:
     digest = hashlib.sha256(f"{salt}:{SECRET_KEY}".encode()).digest()
     return base64.urlsafe_b64encode(digest).decode()
