@@ -53,6 +53,7 @@ ONE_FINGERPRINT = "payments_method_user_fingerprint_unique"
 # Gateways keep idempotency keys for at least a day (Stripe: 24 h). Past that, asking again
 # could charge twice, so older pending payments are left to a person (logged as errors).
 RECONCILE_MAX_AGE = dt.timedelta(hours=23)
+UNREACHABLE = "The payment provider could not be reached. Try again in a moment."
 
 
 def _constraint_name(error: IntegrityError) -> str | None:
@@ -85,7 +86,7 @@ def payment_method_create(
         try:
             tokenized = gateway.tokenize(card)
         except GatewayError as error:
-            raise PaymentGatewayError from error
+            raise PaymentGatewayError(UNREACHABLE) from error
     else:
         assert token is not None
         try:
@@ -93,7 +94,7 @@ def payment_method_create(
         except InvalidToken:
             raise InvalidPaymentToken from None
         except GatewayError as error:
-            raise PaymentGatewayError from error
+            raise PaymentGatewayError(UNREACHABLE) from error
         fingerprint = token_fingerprint(gateway.name, tokenized.gateway_fingerprint or token)
     return _payment_method_save(
         user=user,

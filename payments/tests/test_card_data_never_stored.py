@@ -14,6 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from payments import services
+from payments.gateways.base import GatewayError
+from payments.gateways.test import TestGateway
 from payments.models import PaymentMethod
 from payments.tasks import reconcile_pending_payments
 
@@ -35,7 +37,11 @@ def every_row_as_text() -> str:
     return "\n".join(rows)
 
 
-def test_card_numbers_are_nowhere(customer, customer_client, caplog):
+def gateway_down(self, card):
+    raise GatewayError("connection reset by peer")
+
+
+def test_card_numbers_are_nowhere(customer, customer_client, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     task_arguments: list[str] = []
 
@@ -59,8 +65,14 @@ def test_card_numbers_are_nowhere(customer, customer_client, caplog):
             responses.append(post(card_body(MASTERCARD, exp_year=2001)))  # expired
             responses.append(post(card_body(AMEX, cvc="123")))  # Amex needs 4 digits
 
+            # The gateway is down: a 502, reported like a crash (with its traceback).
+            with monkeypatch.context() as patch:
+                patch.setattr(TestGateway, "tokenize", gateway_down)
+                customer_client.raise_request_exception = False
+                responses.append(post(card_body(MASTERCARD)))
+
             statuses = [response.status_code for response in responses]
-            assert statuses == [201, 201, 201, 201, 409, 409, 400, 400, 400, 400]
+            assert statuses == [201, 201, 201, 201, 409, 409, 400, 400, 400, 400, 502]
 
             # Charges: one declined, one succeeded, one left pending and reconciled by a task.
             for number in (DECLINED, SUCCESS, INSUFFICIENT_FUNDS):
@@ -81,6 +93,7 @@ def test_card_numbers_are_nowhere(customer, customer_client, caplog):
         task_prerun.disconnect(record_task)
 
     assert task_arguments, "the task ran"
+    assert "connection reset by peer" in caplog.text, "the 502's traceback was logged and searched"
     haystacks = {
         "database": every_row_as_text(),
         "sql": "\n".join(query["sql"] for query in queries.captured_queries),
