@@ -8,7 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-BRANDS = ("visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "unknown")
+BRAND_LABELS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "unknown": "Unknown",
+}
+BRANDS = tuple(BRAND_LABELS)
 
 _SEPARATORS = re.compile(r"[ \-]")
 _DIGITS = re.compile(r"^[0-9]{12,19}$")

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from common.models import TimeStampedModel
 
-from .cards import BRANDS
+from .cards import BRAND_LABELS
 from .fields import EncryptedJSONField
 
 
@@ -32,7 +32,7 @@ class PaymentMethod(TimeStampedModel):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CARD)
     gateway = models.CharField(max_length=32)
     gateway_token = models.CharField(max_length=255)
-    brand = models.CharField(max_length=16, choices=[(brand, brand) for brand in BRANDS])
+    brand = models.CharField(max_length=16, choices=list(BRAND_LABELS.items()))
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
@@ -67,7 +67,9 @@ class PaymentMethod(TimeStampedModel):
 
     @property
     def masked(self) -> str:
-        return f"{self.brand.title()} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+        return (
+            f"{self.get_brand_display()} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+        )
 
 
 class Payment(TimeStampedModel):
@@ -133,6 +135,9 @@ class Payment(TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["charge", "refund"]), name="payments_payment_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="payments_payment_currency_iso"
             ),
             models.CheckConstraint(
                 condition=Q(kind="refund") | Q(parent__isnull=True),

@@ -113,7 +113,13 @@ def test_database_allows_one_pending_charge_per_order(customer, make_method):
 
 @pytest.mark.parametrize(
     "fields",
-    [{"amount_cents": 0}, {"status": "weird"}, {"kind": "gift"}, {"failure_code": "x"}],
+    [
+        {"amount_cents": 0},
+        {"status": "weird"},
+        {"kind": "gift"},
+        {"failure_code": "x"},
+        {"currency": "usd"},
+    ],
 )
 def test_database_check_constraints(customer, fields):
     values = {
