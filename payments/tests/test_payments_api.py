@@ -118,3 +118,13 @@ def test_payment_declined_renders_402_with_the_gateway_code():
         assert response is not None
         assert response.status_code == 402
         assert response.data["errors"][0]["code"] == code
+
+
+def test_payments_of_several_orders_in_one_query(history, django_assert_num_queries):
+    from payments.selectors import payment_list_for_orders
+
+    order_id = history[0].order_id
+    with django_assert_num_queries(1):
+        found = payment_list_for_orders(order_ids=[order_id, uuid.uuid4()])
+    assert list(found) == [order_id]
+    assert [payment.pk for payment in found[order_id]] == [payment.pk for payment in history]
