@@ -23,6 +23,8 @@ from typing import Any, cast
 
 from django.conf import settings
 
+from payments.cards import brand_from_number
+
 from .base import (
     CardDetails,
     EventType,
@@ -62,8 +64,6 @@ class TestGateway:
 
     # --- cards -------------------------------------------------------------------------------
     def tokenize(self, card: CardDetails) -> TokenizedCard:
-        from payments.cards import brand_from_number
-
         outcome = OUTCOME_BY_NUMBER.get(card.number, SUCCEEDED)
         brand = brand_from_number(card.number)
         fingerprint = hmac.new(
