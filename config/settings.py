@@ -5,6 +5,8 @@ variable is present: `DATABASE_URL` (else an embedded PostgreSQL under `.data/`)
 (else a local-memory cache and eager Celery), `EMAIL_URL` (else the console), `SENTRY_DSN`.
 """
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -350,11 +352,16 @@ if SENTRY_DSN:  # pragma: no cover - needs a Sentry project
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         integrations=[DjangoIntegration(), CeleryIntegration()],
         send_default_pii=False,
+        # Card fields are scrubbed from request bodies and stack-frame variables too.
+        event_scrubber=EventScrubber(
+            denylist=[*DEFAULT_DENYLIST, "number", "cvc", "card", "card_number"], recursive=True
+        ),
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
         environment=env.str("SENTRY_ENVIRONMENT", default="production"),
     )
@@ -378,6 +385,39 @@ REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
 CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
     "task": "accounts.tasks.flush_expired_tokens",
     "schedule": crontab(hour=3, minute=17),
+}
+
+# =============================================================================
+# Payments: gateway, card fingerprints, encryption at rest, webhooks (README, "Payments")
+# =============================================================================
+# Keys derived from SECRET_KEY use their own salt, so no two uses share a key. Set them explicitly
+# in production: rotating SECRET_KEY must not change fingerprints or lock out billing details.
+def _derived_key(salt: str) -> str:
+    digest = hashlib.sha256(f"{salt}:{SECRET_KEY}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+# HMAC-SHA256 key of card fingerprints (duplicate detection without storing the number).
+PAYMENT_FINGERPRINT_KEY = env.str(
+    "PAYMENT_FINGERPRINT_KEY", default=_derived_key("payments.card-fingerprint")
+)
+# Fernet keys (urlsafe base64 of 32 bytes), newest first: the first encrypts, all decrypt.
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS", default=[_derived_key("payments.field-encryption")]
+)
+PAYMENT_WEBHOOK_SECRET = env.str(
+    "PAYMENT_WEBHOOK_SECRET", default=_derived_key("payments.test-gateway-webhook")
+)
+PAYMENT_GATEWAY_TIMEOUT_SECONDS = env.float("PAYMENT_GATEWAY_TIMEOUT_SECONDS", default=10.0)
+# A payment still pending after this long is settled by asking the gateway again.
+PAYMENT_RECONCILE_AFTER_SECONDS = env.int("PAYMENT_RECONCILE_AFTER_SECONDS", default=600)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# The stripe package logs each API call at INFO (and request bodies at DEBUG): keep it quiet.
+LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # type: ignore[index]
+CELERY_BEAT_SCHEDULE["payments-reconcile-pending"] = {
+    "task": "payments.tasks.reconcile_pending_payments",
+    "schedule": crontab(minute="*/5"),
 }
 
 # Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).

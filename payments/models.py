@@ -1,0 +1,192 @@
+"""Saved payment methods (no card data), payments (charges and refunds) and seen webhook events.
+
+A Payment names its order by `order_id` only: payments never imports orders.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from common.models import TimeStampedModel
+
+from .cards import BRAND_LABELS
+from .fields import EncryptedJSONField
+
+
+class PaymentMethod(TimeStampedModel):
+    """A card saved at the gateway. We keep its token, brand, last4, expiry and a keyed
+    fingerprint; never the number or the CVC."""
+
+    class Kind(models.TextChoices):
+        CARD = "card", "Card"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_methods"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CARD)
+    gateway = models.CharField(max_length=32)
+    gateway_token = models.CharField(max_length=255)
+    brand = models.CharField(max_length=16, choices=list(BRAND_LABELS.items()))
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    fingerprint = models.CharField(
+        max_length=64, help_text="HMAC-SHA256 of the card number with PAYMENT_FINGERPRINT_KEY."
+    )
+    billing_details = EncryptedJSONField(default=dict, blank=True)
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("-created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(is_default=True),
+                name="payments_method_one_default_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "fingerprint"], name="payments_method_user_fingerprint_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(exp_month__gte=1, exp_month__lte=12),
+                name="payments_method_exp_month_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(last4__regex=r"^[0-9]{4}$"), name="payments_method_last4_digits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_brand_display()} •••• {self.last4}"
+
+    @property
+    def masked(self) -> str:
+        return (
+            f"{self.get_brand_display()} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+        )
+
+
+class Payment(TimeStampedModel):
+    """One charge or refund at the gateway, for one order."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        help_text="Whose money: the order's customer, also for refunds.",
+    )
+    order_id = models.UUIDField(db_index=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    failure_code = models.CharField(max_length=64, blank=True)
+    gateway = models.CharField(max_length=32)
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    payment_method = models.ForeignKey(
+        PaymentMethod,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payments",
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        help_text="For a refund: the charge it gives money back from.",
+    )
+    initiated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0), name="payments_payment_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]),
+                name="payments_payment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["charge", "refund"]), name="payments_payment_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="payments_payment_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="refund") | Q(parent__isnull=True),
+                name="payments_payment_only_refunds_have_parent",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="failed") | Q(failure_code=""),
+                name="payments_payment_failure_code_only_when_failed",
+            ),
+            models.UniqueConstraint(
+                fields=["order_id"],
+                condition=Q(kind="charge", status="pending"),
+                name="payments_payment_one_pending_charge_per_order",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="payments_payment_user_created"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="payments_pay_pending_created",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_cents} {self.currency} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+
+class WebhookEvent(models.Model):
+    """A gateway event we have handled. The unique id makes a replay a no-op."""
+
+    gateway = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=64)
+    payment_id = models.UUIDField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-received_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "event_id"], name="payments_webhookevent_unique_per_gateway"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_id} ({self.event_type})"

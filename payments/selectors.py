@@ -1,0 +1,35 @@
+"""Reads of payments shared by the API and the admin."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from accounts.permissions import owned_by, owned_or_all_for_staff
+
+from .models import Payment, PaymentMethod
+
+
+def payment_method_list(*, user: User) -> QuerySet[PaymentMethod]:
+    """The user's own saved methods, default first, then newest."""
+    return owned_by(PaymentMethod.objects.all(), user).order_by("-is_default", "-created_at")
+
+
+def payment_list(*, user: User | Any) -> QuerySet[Payment]:
+    """Own payments for a customer, all for staff; newest first."""
+    return owned_or_all_for_staff(Payment.objects.all(), user).order_by("-created_at", "id")
+
+
+def payment_list_for_orders(*, order_ids: Iterable[UUID]) -> dict[UUID, list[Payment]]:
+    """Each order's payments, oldest first, in one query (for order pages and lists)."""
+    by_order: dict[UUID, list[Payment]] = defaultdict(list)
+    for payment in Payment.objects.filter(order_id__in=list(order_ids)).order_by(
+        "created_at", "id"
+    ):
+        by_order[payment.order_id].append(payment)
+    return dict(by_order)
