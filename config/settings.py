@@ -387,6 +387,7 @@ CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
     "schedule": crontab(hour=3, minute=17),
 }
 
+
 # =============================================================================
 # Payments: gateway, card fingerprints, encryption at rest, webhooks (README, "Payments")
 # =============================================================================
