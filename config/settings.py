@@ -369,3 +369,13 @@ PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="test")
 # Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).
 PORT = env.int("PORT", default=8000)
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+
+# =============================================================================
+# Orders: unpaid-order expiry (in the beat schedule above) and Idempotency-Key storage
+# =============================================================================
+# The purge task lives in common/idempotency.py, which Celery's autodiscovery (tasks.py) misses.
+CELERY_IMPORTS = ("common.idempotency",)
+CELERY_BEAT_SCHEDULE["idempotency-purge-expired"] = {
+    "task": "common.idempotency.purge_expired_idempotency_keys",
+    "schedule": crontab(minute="17"),
+}
