@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from .models import Category, Product, StockLevel
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db import connection
+from django.db.models import F, OrderBy, Q, QuerySet
+from django.db.models.functions import Lower
+
+from .models import Category, Product, StockLevel, StockMovement
+
+SEARCH_CONFIG = "english"
+PRODUCT_ORDERINGS = ("price_cents", "-price_cents", "name", "-name", "created_at", "-created_at")
+
+# The columns of a product as the API shows it, read with `.values()` (no model instances).
+PRODUCT_FIELDS = (
+    "id",
+    "sku",
+    "name",
+    "slug",
+    "description",
+    "category_id",
+    "price_cents",
+    "currency",
+    "metadata",
+    "is_active",
+    "created_at",
+    "updated_at",
+)
+PRODUCT_EXPRESSIONS: dict[str, Any] = {
+    "category_path": F("category__full_path"),
+    "available": F("stock__on_hand") - F("stock__reserved"),
+}
+STAFF_PRODUCT_EXPRESSIONS: dict[str, Any] = {
+    **PRODUCT_EXPRESSIONS,
+    "low_stock_threshold": F("stock__low_stock_threshold"),
+}
 
 
 def product_get_for_sale(*, product_id: int) -> Product:
@@ -17,6 +52,116 @@ def category_descendant_ids(*, category: Category) -> QuerySet[Category, int]:
     return Category.objects.filter(tree_path__startswith=category.tree_path).values_list(
         "id", flat=True
     )
+
+
+def category_get_by_id_or_slug(*, value: str) -> Category | None:
+    lookup = Q(pk=int(value)) if value.isdigit() else Q(slug=value)
+    return Category.objects.filter(lookup).first()
+
+
+_trigram_available: dict[str, bool] = {}
+
+
+def trigram_available() -> bool:
+    """Whether pg_trgm is installed in this database (the embedded pgserver lacks it)."""
+    alias = connection.settings_dict["NAME"]
+    if alias not in _trigram_available:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            _trigram_available[alias] = cursor.fetchone() is not None
+    return _trigram_available[alias]
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    category: Category | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    in_stock: bool | None = None
+    search: str = ""
+    attrs: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    sku: str = ""
+    ordering: str = ""
+    is_active: bool | None = None
+
+
+def _attr_values(value: str) -> list[Any]:
+    """`size:42` matches metadata {"size": "42"} and {"size": 42}; likewise true/false/null."""
+    values: list[Any] = [value]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return values
+    if isinstance(parsed, int | float | bool) or parsed is None:
+        values.append(parsed)
+    return values
+
+
+def product_list(*, staff: bool, filters: ProductFilters) -> QuerySet[Product]:
+    """Visible products, filtered; best search match first unless an ordering is asked for."""
+    products = Product.objects.all()
+    if not staff:
+        products = products.filter(is_active=True)
+    elif filters.is_active is not None:
+        products = products.filter(is_active=filters.is_active)
+    if filters.category is not None:
+        products = products.filter(category__tree_path__startswith=filters.category.tree_path)
+    if filters.min_price is not None:
+        products = products.filter(price_cents__gte=filters.min_price)
+    if filters.max_price is not None:
+        products = products.filter(price_cents__lte=filters.max_price)
+    if filters.in_stock is True:
+        products = products.filter(stock__on_hand__gt=F("stock__reserved"))
+    elif filters.in_stock is False:
+        products = products.filter(stock__on_hand__lte=F("stock__reserved"))
+    for key, value in filters.attrs:
+        match = Q()
+        for candidate in _attr_values(value):
+            match |= Q(metadata__contains={key: candidate})
+        products = products.filter(match)
+    if filters.sku:
+        products = products.alias(sku_lower=Lower("sku")).filter(sku_lower=filters.sku.lower())
+    order: list[Any] = []
+    if filters.search:
+        query = SearchQuery(filters.search, config=SEARCH_CONFIG, search_type="websearch")
+        matches = Q(search_vector=query)
+        products = products.alias(rank=SearchRank(F("search_vector"), query))
+        order = [OrderBy(F("rank"), descending=True)]
+        if trigram_available():
+            # A typo ("headphnes") still finds the product by trigram similarity of its name.
+            products = products.alias(similarity=TrigramWordSimilarity(filters.search, "name"))
+            matches |= Q(name__trigram_word_similar=filters.search)
+            order.append(OrderBy(F("similarity"), descending=True))
+        products = products.filter(matches)
+    if filters.ordering:
+        order = [filters.ordering]
+    return products.order_by(*order, "id")
+
+
+def product_rows(products: QuerySet[Product], *, staff: bool) -> QuerySet[Product, dict[str, Any]]:
+    """The API's product columns as dicts: one query, no model instances."""
+    expressions = STAFF_PRODUCT_EXPRESSIONS if staff else PRODUCT_EXPRESSIONS
+    rows: QuerySet[Product, dict[str, Any]] = products.values(*PRODUCT_FIELDS, **expressions)
+    return rows
+
+
+def stock_movement_list(
+    *,
+    product_id: int | None = None,
+    reason: str = "",
+    created_after: Any = None,
+    created_before: Any = None,
+) -> QuerySet[StockMovement]:
+    movements = StockMovement.objects.select_related("product")
+    if product_id is not None:
+        movements = movements.filter(product_id=product_id)
+    if reason:
+        movements = movements.filter(reason=reason)
+    if created_after is not None:
+        movements = movements.filter(created_at__gte=created_after)
+    if created_before is not None:
+        movements = movements.filter(created_at__lt=created_before)
+    return movements
 
 
 def stock_low_list() -> QuerySet[StockLevel]:
