@@ -375,6 +375,11 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 # =============================================================================
 # The purge task lives in common/idempotency.py, which Celery's autodiscovery (tasks.py) misses.
 CELERY_IMPORTS = ("common.idempotency",)
+# Order and event statuses share one enum in the OpenAPI schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],  # type: ignore[dict-item]
+    "OrderStatusEnum": "orders.models.OrderStatus.choices",
+}
 CELERY_BEAT_SCHEDULE["idempotency-purge-expired"] = {
     "task": "common.idempotency.purge_expired_idempotency_keys",
     "schedule": crontab(minute="17"),

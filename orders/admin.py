@@ -110,7 +110,10 @@ class OrderAdmin(admin.ModelAdmin[Order]):
     def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return False  # financial records
 
-    @admin.action(permissions=["change"], description="Ship selected paid orders (carrier and tracking from the bar)")
+    @admin.action(
+        permissions=["change"],
+        description="Ship selected paid orders (carrier and tracking from the bar)",
+    )
     def ship(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         carrier = request.POST.get("carrier", "").strip()[:100]
         tracking_number = request.POST.get("tracking_number", "").strip()[:100]
@@ -132,7 +135,10 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             "delivered",
         )
 
-    @admin.action(permissions=["change"], description="Cancel selected orders (releases or restocks their units)")
+    @admin.action(
+        permissions=["change"],
+        description="Cancel selected orders (releases or restocks their units)",
+    )
     def cancel(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         _run(
             request,

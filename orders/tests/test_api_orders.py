@@ -20,7 +20,9 @@ def url(order, action=""):
     return f"{ORDERS}{order.pk}/{action + '/' if action else ''}"
 
 
-def test_customers_list_their_own_orders_newest_first(customer, customer_client, make_user, place_order):
+def test_customers_list_their_own_orders_newest_first(
+    customer, customer_client, make_user, place_order
+):
     older = place_order(customer)
     newer = place_order(customer)
     place_order(make_user())
@@ -29,8 +31,16 @@ def test_customers_list_their_own_orders_newest_first(customer, customer_client,
     assert [row["number"] for row in body["results"]] == [newer.number, older.number]
     row = body["results"][0]
     assert set(row) == {
-        "id", "number", "status", "customer", "subtotal_cents", "total_cents", "currency",
-        "expires_at", "created_at", "updated_at",
+        "id",
+        "number",
+        "status",
+        "customer",
+        "subtotal_cents",
+        "total_cents",
+        "currency",
+        "expires_at",
+        "created_at",
+        "updated_at",
     }
     assert row["customer"] == {"id": customer.pk, "email": customer.email}
 
@@ -111,7 +121,10 @@ def test_owner_cancels_a_pending_order(customer, customer_client, product, place
     body = response.json()
     assert body["status"] == "cancelled"
     assert body["expires_at"] is None
-    assert [(e["from_status"], e["to_status"]) for e in body["events"]][-1] == ("pending", "cancelled")
+    assert [(e["from_status"], e["to_status"]) for e in body["events"]][-1] == (
+        "pending",
+        "cancelled",
+    )
     assert StockLevel.objects.get(product=product).reserved == 0
 
 
@@ -212,4 +225,7 @@ def test_deliver_a_paid_order_is_409(customer, staff_client, place_order):
 
 def test_staff_actions_on_an_unknown_order_are_404(staff_client):
     for action in ("cancel", "ship", "deliver"):
-        assert staff_client.post(f"{ORDERS}{uuid.uuid4()}/{action}/", {}, format="json").status_code == 404
+        assert (
+            staff_client.post(f"{ORDERS}{uuid.uuid4()}/{action}/", {}, format="json").status_code
+            == 404
+        )

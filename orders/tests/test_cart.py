@@ -34,7 +34,12 @@ def test_add_a_line(customer_client, customer, product):
     item = CartItem.objects.get()
     assert response.json() == {
         "id": item.pk,
-        "product": {"id": product.pk, "sku": "HP-100", "name": "Studio Headphones", "price_cents": 4999},
+        "product": {
+            "id": product.pk,
+            "sku": "HP-100",
+            "name": "Studio Headphones",
+            "price_cents": 4999,
+        },
         "quantity": 3,
         "line_total_cents": 3 * 4999,
         "available": 10,
@@ -55,7 +60,11 @@ def test_more_than_available_is_409_and_changes_nothing(customer_client, product
     response = add(customer_client, product, 5)
     assert response.status_code == 409
     assert response.json()["errors"] == [
-        {"code": "insufficient_stock", "detail": "HP-100: 10 available, 11 requested.", "attr": "items"}
+        {
+            "code": "insufficient_stock",
+            "detail": "HP-100: 10 available, 11 requested.",
+            "attr": "items",
+        }
     ]
     assert list(CartItem.objects.values_list("quantity", flat=True)) == [6]
 
@@ -77,7 +86,9 @@ def test_unknown_product_is_400(customer_client):
 
 @pytest.mark.parametrize("quantity", [0, -1, "x", None])
 def test_bad_quantity_is_400(customer_client, product, quantity):
-    response = customer_client.post(ITEMS, {"product": product.pk, "quantity": quantity}, format="json")
+    response = customer_client.post(
+        ITEMS, {"product": product.pk, "quantity": quantity}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["type"] == "validation_error"
     assert response.json()["errors"][0]["attr"] == "quantity"
@@ -90,7 +101,10 @@ def test_cart_shows_current_price_available_and_subtotal(customer_client, produc
     add(customer_client, other, 3)
     Product.objects.filter(pk=product.pk).update(price_cents=5000)
     body = customer_client.get(CART).json()
-    assert [(line["product"]["price_cents"], line["line_total_cents"], line["available"]) for line in body["items"]] == [
+    assert [
+        (line["product"]["price_cents"], line["line_total_cents"], line["available"])
+        for line in body["items"]
+    ] == [
         (5000, 10000, 10),
         (250, 750, 4),
     ]

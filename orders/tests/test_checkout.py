@@ -43,10 +43,22 @@ def test_checkout_places_an_order(
     assert re.fullmatch(r"SO-[23456789ABCDEFGHJKMNPQRSTWXYZ]{6}", body["number"])
     assert body["status"] == "pending"
     assert body["items"] == [
-        {"product": product.pk, "sku": "HP-100", "name": "Studio Headphones",
-         "unit_price_cents": 4999, "quantity": 2, "line_total_cents": 9998},
-        {"product": cheap.pk, "sku": "CB-1", "name": "Cable",
-         "unit_price_cents": 250, "quantity": 3, "line_total_cents": 750},
+        {
+            "product": product.pk,
+            "sku": "HP-100",
+            "name": "Studio Headphones",
+            "unit_price_cents": 4999,
+            "quantity": 2,
+            "line_total_cents": 9998,
+        },
+        {
+            "product": cheap.pk,
+            "sku": "CB-1",
+            "name": "Cable",
+            "unit_price_cents": 250,
+            "quantity": 3,
+            "line_total_cents": 750,
+        },
     ]
     assert (body["subtotal_cents"], body["total_cents"], body["currency"]) == (10748, 10748, "USD")
     assert body["shipping_address"] == {**ADDRESS, "line2": ""}
@@ -57,11 +69,13 @@ def test_checkout_places_an_order(
         (None, "pending", customer.pk)
     ]
     expected_expiry = before + timedelta(minutes=45)
+    assert order.expires_at is not None
     assert expected_expiry <= order.expires_at <= timezone.now() + timedelta(minutes=45)
     # Stock reserved, with a ledger row naming the order; the cart is empty.
     assert levels(product, cheap) == [(10, 2), (5, 3)]
     assert list(
-        StockMovement.objects.filter(reason="reservation").order_by("product_id")
+        StockMovement.objects.filter(reason="reservation")
+        .order_by("product_id")
         .values_list("product_id", "delta_reserved", "reference")
     ) == [(product.pk, 2, f"order:{order.number}"), (cheap.pk, 3, f"order:{order.number}")]
     assert CartItem.objects.count() == 0
@@ -116,8 +130,16 @@ def test_short_stock_names_every_short_product_and_reserves_nothing(
     response = customer_client.post(ORDERS, BODY, format="json")
     assert response.status_code == 409
     assert response.json()["errors"] == [
-        {"code": "insufficient_stock", "detail": "SHORT-A: 3 available, 4 requested.", "attr": "items"},
-        {"code": "insufficient_stock", "detail": "SHORT-B: 4 available, 5 requested.", "attr": "items"},
+        {
+            "code": "insufficient_stock",
+            "detail": "SHORT-A: 3 available, 4 requested.",
+            "attr": "items",
+        },
+        {
+            "code": "insufficient_stock",
+            "detail": "SHORT-B: 4 available, 5 requested.",
+            "attr": "items",
+        },
     ]
     assert levels(plenty, short_a, short_b) == [(10, 0), (5, 2), (5, 1)]
     assert StockMovement.objects.count() == movements
@@ -125,9 +147,7 @@ def test_short_stock_names_every_short_product_and_reserves_nothing(
     assert CartItem.objects.count() == 3
 
 
-def test_a_product_deactivated_after_it_went_in_the_cart_is_400(
-    customer_client, customer, product
-):
+def test_a_product_deactivated_after_it_went_in_the_cart_is_400(customer_client, customer, product):
     cart_item_add(user=customer, product_id=product.pk, quantity=1)
     Product.objects.filter(pk=product.pk).update(is_active=False)
     response = customer_client.post(ORDERS, BODY, format="json")

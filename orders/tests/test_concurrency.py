@@ -6,6 +6,7 @@ import queue
 import threading
 from collections import Counter
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command, get_commands
@@ -48,7 +49,8 @@ def test_thirty_buyers_for_ten_units_buy_exactly_ten(make_user, make_product):
         try:
             barrier.wait()
             response = client.post(ORDERS, BODY, format="json")
-            outcome = f"{response.status_code} {response.json().get('status') or response.json()['errors'][0]['code']}"
+            body = response.json()
+            outcome = f"{response.status_code} {body.get('status') or body['errors'][0]['code']}"
         finally:
             connection.close()
         with lock:
@@ -74,7 +76,7 @@ def test_thirty_buyers_for_ten_units_buy_exactly_ten(make_user, make_product):
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_checkouts_with_one_key_create_one_order(customer, product):
     cart_item_add(user=customer, product_id=product.pk, quantity=2)
-    results: queue.Queue[tuple[int, dict, str | None]] = queue.Queue()
+    results: queue.Queue[tuple[int, dict[str, Any], str | None]] = queue.Queue()
 
     def checkout() -> None:
         try:
@@ -136,5 +138,8 @@ def test_concurrent_checkouts_of_overlapping_carts_never_deadlock(make_user, mak
     for thread in threads:
         thread.join(timeout=120)
     assert statuses == [201] * 12
-    assert list(StockLevel.objects.order_by("product_id").values_list("reserved", flat=True)) == [12] * 4
+    assert (
+        list(StockLevel.objects.order_by("product_id").values_list("reserved", flat=True))
+        == [12] * 4
+    )
     assert_stock_audit_clean()

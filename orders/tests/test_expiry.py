@@ -41,9 +41,12 @@ def test_expiry_cancels_due_orders_and_releases_their_stock(
         assert expire_unpaid_orders.delay().get() == 1
     statuses = dict(Order.objects.values_list("number", "status"))
     assert statuses == {due.number: "cancelled", not_yet.number: "pending", paid.number: "paid"}
-    event = OrderEvent.objects.filter(order=due).last()
+    event = OrderEvent.objects.filter(order=due).latest("created_at", "id")
     assert (event.from_status, event.to_status, event.actor, event.note) == (
-        "pending", "cancelled", None, "expired"
+        "pending",
+        "cancelled",
+        None,
+        "expired",
     )
     assert reserved(product) == 3
     release = StockMovement.objects.get(reason="release")
@@ -76,7 +79,7 @@ def test_a_crash_halfway_leaves_each_order_done_or_untouched(
 ):
     orders = [place_order(customer, [(product, 1)]) for _ in range(3)]
     make_due(*orders)
-    real_release = services.stock_release
+    real_release = services.stock_release  # type: ignore[attr-defined]
     calls = []
 
     def release_then_die(**kwargs):

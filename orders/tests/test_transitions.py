@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from django.core import mail
@@ -43,12 +44,14 @@ def test_can_transition_to_is_exactly_the_contract(from_status, to_status):
 
 
 def level(product):
-    return tuple(StockLevel.objects.filter(product=product).values_list("on_hand", "reserved").get())
+    return tuple(
+        StockLevel.objects.filter(product=product).values_list("on_hand", "reserved").get()
+    )
 
 
 def move_to(order, status, actor):
     """Walk an order along the happy path to `status` through the services."""
-    path = {
+    path: dict[str, list[Callable[..., Order]]] = {
         S.PAID: [order_mark_paid],
         S.SHIPPED: [order_mark_paid, order_ship],
         S.DELIVERED: [order_mark_paid, order_ship, order_deliver],
@@ -70,10 +73,17 @@ def test_mark_paid_turns_the_reservation_into_a_sale(customer, staff, product, p
     assert paid.expires_at is None
     assert level(product) == (7, 0)
     sale = StockMovement.objects.get(reason="sale")
-    assert (sale.delta_on_hand, sale.delta_reserved, sale.reference) == (-3, -3, f"order:{order.number}")
-    event = OrderEvent.objects.filter(order=order).last()
+    assert (sale.delta_on_hand, sale.delta_reserved, sale.reference) == (
+        -3,
+        -3,
+        f"order:{order.number}",
+    )
+    event = OrderEvent.objects.filter(order=order).latest("created_at", "id")
     assert (event.from_status, event.to_status, event.actor, event.note) == (
-        "pending", "paid", customer, "card 4242"
+        "pending",
+        "paid",
+        customer,
+        "card 4242",
     )
 
 
@@ -107,8 +117,14 @@ def test_ship_keeps_carrier_and_tracking_and_emails_them(
 ):
     order = move_to(place_order(customer, [(product, 1)]), S.PAID, customer)
     with django_capture_on_commit_callbacks(execute=True):
-        shipped = order_ship(order_id=order.pk, actor=staff, carrier="DHL", tracking_number="JD0123")
-    assert (shipped.status, shipped.carrier, shipped.tracking_number) == ("shipped", "DHL", "JD0123")
+        shipped = order_ship(
+            order_id=order.pk, actor=staff, carrier="DHL", tracking_number="JD0123"
+        )
+    assert (shipped.status, shipped.carrier, shipped.tracking_number) == (
+        "shipped",
+        "DHL",
+        "JD0123",
+    )
     (message,) = mail.outbox
     assert message.subject == f"Order {order.number} is on its way"
     assert "with DHL" in message.body
@@ -150,9 +166,7 @@ def test_refund_without_restock_keeps_stock(customer, staff, product, place_orde
     assert not StockMovement.objects.filter(reason="restock").exists()
 
 
-INVALID = sorted(
-    (f, t) for f, t in itertools.product(S, S) if (f, t) not in ALLOWED and f != t and f != S.PENDING
-) + [(S.PENDING, S.SHIPPED), (S.PENDING, S.DELIVERED), (S.PENDING, S.REFUNDED)]
+INVALID = sorted((f, t) for f, t in itertools.product(S, S) if (f, t) not in ALLOWED)
 
 
 @pytest.mark.parametrize(("start", "target"), INVALID)
@@ -162,7 +176,11 @@ def test_any_other_move_is_invalid_and_changes_nothing(
     order = place_order(customer, [(product, 1)])
     if start != S.PENDING:
         order = move_to(order, start, staff)
-    stock, events, movements = level(product), OrderEvent.objects.count(), StockMovement.objects.count()
+    stock, events, movements = (
+        level(product),
+        OrderEvent.objects.count(),
+        StockMovement.objects.count(),
+    )
     with pytest.raises(InvalidTransition) as caught:
         order_transition(order_id=order.pk, to_status=target, actor=staff)
     assert caught.value.code == "invalid_transition"
@@ -170,7 +188,9 @@ def test_any_other_move_is_invalid_and_changes_nothing(
     order.refresh_from_db()
     assert order.status == start
     assert (level(product), OrderEvent.objects.count(), StockMovement.objects.count()) == (
-        stock, events, movements
+        stock,
+        events,
+        movements,
     )
 
 
