@@ -51,14 +51,14 @@ def level(product):
 
 def move_to(order, status, actor):
     """Walk an order along the happy path to `status` through the services."""
-    path: dict[str, list[Callable[..., Order]]] = {
+    paths: dict[str, list[Callable[..., Order]]] = {
         S.PAID: [order_mark_paid],
         S.SHIPPED: [order_mark_paid, order_ship],
         S.DELIVERED: [order_mark_paid, order_ship, order_deliver],
         S.CANCELLED: [order_cancel],
         S.REFUNDED: [order_mark_paid, lambda **kw: order_mark_refunded(**kw, restock=False)],
-    }[status]
-    for step in path:
+    }
+    for step in paths[status]:
         step(order_id=order.pk, actor=actor)
     order.refresh_from_db()
     assert order.status == status
