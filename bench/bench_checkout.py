@@ -13,7 +13,7 @@ proves there was no oversell: the hot product sold exactly its on-hand units in 
 the ledger explains every stock level (and `manage.py audit_stock` is clean where it exists).
 
 Needs `DATABASE_URL` (PostgreSQL): it creates a scratch database `<name>_bench_checkout` beside
-it, migrates it, and drops it at the end; your data is never touched. Bounded: ROUNDS × (2 ×
+it, migrates it, and drops it at the end; your data is never touched. Bounded: ROUNDS x (2 x
 BUYERS + EXTRA) checkouts, and it stops by itself after DEADLINE_SECONDS whatever happens.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/shop python -m bench checkout
@@ -123,7 +123,7 @@ def _checkout_all(port: int, tokens: list[str], deadline: float) -> RoundResult:
     )
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
+def main() -> None:
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url:
         print("bench_checkout needs DATABASE_URL (PostgreSQL); skipped")
@@ -198,8 +198,12 @@ def main() -> None:  # noqa: PLR0915 - one linear script
 
         port = _free_port()
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.conf.py"]
-            + ["config.wsgi"],
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                "config/gunicorn.conf.py",
+                "config.wsgi",
+            ],
             cwd=ROOT,
             env={**env, "PORT": str(port), "WEB_CONCURRENCY": str(WORKERS)},
             stdout=subprocess.DEVNULL,
@@ -301,6 +305,6 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             from django.db import connections
 
             connections.close_all()
-        except Exception:  # noqa: BLE001, S110 - Django may not be set up yet
+        except Exception:  # noqa: S110 - Django may not be set up yet
             pass
         _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
