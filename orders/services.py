@@ -393,6 +393,6 @@ def _email_context(
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
         "expired": note == EXPIRED_NOTE,
-        "expires_at": order.expires_at.isoformat() if order.expires_at else None,
+        "expires_at": f"{order.expires_at:%Y-%m-%d %H:%M} UTC" if order.expires_at else None,
         "order_url": f"{settings.FRONTEND_URL}/orders/{order.pk}",
     }

@@ -114,17 +114,16 @@ class OrderViewSet(
     """Customers see their own orders, staff every order; anyone else's order answers 404."""
 
     filterset_class = OrderFilter
-    lookup_value_converter = "uuid"
 
     def get_queryset(self) -> QuerySet[Order]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return Order.objects.none()
-        if self.action == "list":
-            return selectors.order_list(user=self.request.user)
-        return selectors.order_detail_queryset(user=self.request.user)
+        if self.action == "retrieve":
+            return selectors.order_detail_queryset(user=self.request.user)
+        return selectors.order_list(user=self.request.user)
 
     def get_serializer_class(self) -> type[OrderListOutputSerializer]:
-        return OrderListOutputSerializer if self.action == "list" else OrderOutputSerializer
+        return OrderOutputSerializer if self.action == "retrieve" else OrderListOutputSerializer
 
     def _detail(self, order_id: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
         order = selectors.order_get(user=self.request.user, order_id=order_id)
