@@ -227,3 +227,15 @@ def test_order_numbers_avoid_ambiguous_characters():
     assert len(numbers) == 500
     assert all(re.fullmatch(r"SO-[2-9A-HJKMNP-TW-Z]{6}", number) for number in numbers)
     assert not set("".join(number[3:] for number in numbers)) & set("01ILOUV")
+
+
+def test_checkout_gives_up_when_no_number_is_free(customer, product, monkeypatch):
+    cart_item_add(user=customer, product_id=product.pk, quantity=1)
+    taken = order_place(user=customer, shipping_address=ADDRESS).number
+    monkeypatch.setattr(order_models, "order_number_generate", lambda: taken)
+    cart_item_add(user=customer, product_id=product.pk, quantity=1)
+    with pytest.raises(RuntimeError, match="No free order number"):
+        order_place(user=customer, shipping_address=ADDRESS)
+    assert Order.objects.count() == 1
+    assert CartItem.objects.count() == 1
+    assert StockLevel.objects.get(product=product).reserved == 1
