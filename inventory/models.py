@@ -69,7 +69,8 @@ class Category(models.Model):
 class Product(TimeStampedModel):
     name = models.CharField(max_length=200)
     sku = models.CharField("SKU", max_length=64)
-    slug = models.SlugField(max_length=255, unique=True)
+    # Derived from name and SKU (see services.product_slug); not a lookup key, so not unique.
+    slug = models.SlugField(max_length=255)
     description = models.TextField(blank=True)
     # Indexed by `inventory_product_cat_idx` (category, is_active) below.
     category = models.ForeignKey(

@@ -172,3 +172,55 @@ def stock_low_list() -> QuerySet[StockLevel]:
         .filter(available_units__lte=F("low_stock_threshold"))
         .order_by("available_units", "product_id")
     )
+
+
+@dataclass(frozen=True)
+class StockDrift:
+    product_id: int
+    sku: str
+    on_hand: int | None
+    reserved: int | None
+    ledger_on_hand: int
+    ledger_reserved: int
+    last_on_hand_after: int | None
+    last_reserved_after: int | None
+
+    def __str__(self) -> str:
+        if self.on_hand is None:
+            return f"{self.sku} (product {self.product_id}): no stock level"
+        return (
+            f"{self.sku} (product {self.product_id}): level {self.on_hand} on hand / "
+            f"{self.reserved} reserved, ledger sums to {self.ledger_on_hand} / "
+            f"{self.ledger_reserved}, last movement left {self.last_on_hand_after} / "
+            f"{self.last_reserved_after}"
+        )
+
+
+STOCK_AUDIT_SQL = """
+WITH sums AS (
+    SELECT product_id, sum(delta_on_hand) AS on_hand, sum(delta_reserved) AS reserved
+    FROM inventory_stockmovement GROUP BY product_id
+), latest AS (
+    SELECT DISTINCT ON (product_id) product_id, on_hand_after, reserved_after
+    FROM inventory_stockmovement ORDER BY product_id, id DESC
+)
+SELECT p.id, p.sku, s.on_hand, s.reserved, coalesce(m.on_hand, 0), coalesce(m.reserved, 0),
+       l.on_hand_after, l.reserved_after
+FROM inventory_product p
+LEFT JOIN inventory_stocklevel s ON s.product_id = p.id
+LEFT JOIN sums m ON m.product_id = p.id
+LEFT JOIN latest l ON l.product_id = p.id
+WHERE s.product_id IS NULL
+   OR s.on_hand <> coalesce(m.on_hand, 0)
+   OR s.reserved <> coalesce(m.reserved, 0)
+   OR (l.product_id IS NOT NULL
+       AND (l.on_hand_after <> s.on_hand OR l.reserved_after <> s.reserved))
+ORDER BY p.id
+"""
+
+
+def stock_audit() -> list[StockDrift]:
+    """Products whose stock level disagrees with their ledger (empty when all is well)."""
+    with connection.cursor() as cursor:
+        cursor.execute(STOCK_AUDIT_SQL)
+        return [StockDrift(*row) for row in cursor.fetchall()]

@@ -533,7 +533,7 @@ def category_get_or_create_path(*, full_path: str) -> Category:
 # Products
 # =============================================================================
 def product_slug(*, name: str, sku: str) -> str:
-    """Unique because the SKU is (SKUs are limited to letters, digits, `-` and `_`)."""
+    """A readable URL slug; the SKU suffix keeps it practically unique (it is not a key)."""
     return f"{slugify(name)[:180]}-{sku.lower()}".strip("-")
 
 
