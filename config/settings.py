@@ -366,6 +366,13 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="test")
 
+# =============================================================================
+# Inventory: catalog read cache
+# =============================================================================
+# Seconds a cached catalog response (anonymous and customer reads) is kept; any catalog write
+# invalidates them all at once. 0 turns the cache off.
+CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
+
 # Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).
 PORT = env.int("PORT", default=8000)
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)

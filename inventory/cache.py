@@ -11,11 +11,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 VERSION_KEY = "catalog:version"
-RESPONSE_TIMEOUT = 300
+
+
+def response_timeout() -> int:
+    """Seconds a cached catalog response is kept (`CATALOG_CACHE_SECONDS`; 0: no caching)."""
+    return int(settings.CATALOG_CACHE_SECONDS)
 
 
 def catalog_version() -> str:

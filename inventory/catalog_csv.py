@@ -12,15 +12,18 @@ never held in a list.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from django.db import connection, transaction
 
 from .cache import catalog_changed
@@ -96,6 +99,7 @@ def _parse_bool(value: str) -> bool | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a catalog has few distinct category paths
 def _normalise_path(value: str) -> str | None:
     parts = [part.strip() for part in value.split(PATH_SEPARATOR)]
     if not value.strip() or any(not part or len(part) > MAX_CATEGORY_NAME for part in parts):
@@ -144,8 +148,9 @@ def validate_row(
         errors.append(("is_active", "must be true or false"))
     meta = meta.strip() or "{}"
     try:
-        metadata = json.loads(meta)
-    except ValueError:
+        # orjson is strict RFC 8259 like jsonb (no NaN/Infinity), and fast.
+        metadata = orjson.loads(meta)
+    except orjson.JSONDecodeError:
         errors.append(("metadata", "is not valid JSON"))
     else:
         if not isinstance(metadata, dict):
@@ -190,7 +195,8 @@ CREATE TEMPORARY TABLE import_rows (
     description text NOT NULL,
     metadata jsonb NOT NULL,
     category_id bigint,
-    product_id bigint
+    product_id bigint,
+    changed boolean NOT NULL DEFAULT false
 ) ON COMMIT DROP
 """
 COPY_ROWS = (
@@ -365,6 +371,47 @@ def _check_against_database(
         )
 
 
+# GIN indexes are far cheaper to build once than to grow row by row (PostgreSQL's "Populating a
+# Database" advice): a large write drops them and builds them again, inside the transaction.
+BULK_REBUILT_INDEXES = (
+    "inventory_product_search_idx",
+    "inventory_product_metadata_idx",
+    "inventory_product_name_trgm_idx",
+)
+BULK_MIN_ROWS = 10_000
+
+
+@contextmanager
+def _bulk_indexes(cursor: Any, *, rows_written: int) -> Iterator[None]:
+    """Rebuild the GIN indexes after the write when it touches at least half of the products.
+
+    This holds an exclusive lock on the product table until the import commits, so it is kept
+    for bulk loads (a first import, a full re-price), never for a handful of rows.
+    """
+    cursor.execute("SELECT count(*) FROM inventory_product")
+    existing = cursor.fetchone()[0]
+    if rows_written < BULK_MIN_ROWS or rows_written * 2 < existing:
+        yield
+        return
+    cursor.execute(
+        """
+        SELECT c.relname, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = 'inventory_product'::regclass AND c.relname = ANY(%s)
+        """,
+        [list(BULK_REBUILT_INDEXES)],
+    )
+    definitions = cursor.fetchall()
+    for name, _ in definitions:
+        cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    # Deferred foreign-key checks must run before an index can be built in this transaction.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for _, definition in definitions:
+        cursor.execute(definition)
+
+
 def _write(cursor: Any, result: ImportResult, reference: str) -> None:
     # Categories: few distinct paths; created through the service (tree lock, paths, slugs).
     cursor.execute("SELECT DISTINCT category FROM import_rows ORDER BY category")
@@ -381,14 +428,11 @@ def _write(cursor: Any, result: ImportResult, reference: str) -> None:
         FROM inventory_category c WHERE lower(c.full_path) = lower(r.category)
         """
     )
-    # Existing products: update only those where something differs.
+    # Which linked rows differ from their product (only those are written).
     cursor.execute(
         """
-        UPDATE inventory_product p SET
-            sku = r.sku, name = r.name, slug = r.slug, description = r.description,
-            category_id = r.category_id, price_cents = r.price_cents, currency = r.currency,
-            metadata = r.metadata, is_active = r.is_active, updated_at = now()
-        FROM import_rows r
+        UPDATE import_rows r SET changed = true
+        FROM inventory_product p
         WHERE p.id = r.product_id AND (
             p.sku, p.name, p.slug, p.description, p.category_id, p.price_cents, p.currency,
             p.metadata, p.is_active
@@ -398,25 +442,39 @@ def _write(cursor: Any, result: ImportResult, reference: str) -> None:
         )
         """
     )
-    result.updated = cursor.rowcount
-    # New products, in file order, with an empty stock level (stock is booked below).
-    cursor.execute(
-        """
-        WITH inserted AS (
-            INSERT INTO inventory_product (
-                sku, name, slug, description, category_id, price_cents, currency, metadata,
-                is_active, created_at, updated_at
-            )
-            SELECT sku, name, slug, description, category_id, price_cents, currency, metadata,
-                   is_active, now(), now()
-            FROM import_rows WHERE product_id IS NULL ORDER BY line
-            RETURNING id, lower(sku) AS sku_lower
+    changed = cursor.rowcount
+    cursor.execute("SELECT count(*) FROM import_rows WHERE product_id IS NULL")
+    new = cursor.fetchone()[0]
+    with _bulk_indexes(cursor, rows_written=changed + new):
+        cursor.execute(
+            """
+            UPDATE inventory_product p SET
+                sku = r.sku, name = r.name, slug = r.slug, description = r.description,
+                category_id = r.category_id, price_cents = r.price_cents, currency = r.currency,
+                metadata = r.metadata, is_active = r.is_active, updated_at = now()
+            FROM import_rows r
+            WHERE p.id = r.product_id AND r.changed
+            """
         )
-        UPDATE import_rows r SET product_id = inserted.id
-        FROM inserted WHERE r.sku_lower = inserted.sku_lower
-        """
-    )
-    result.created = cursor.rowcount
+        result.updated = cursor.rowcount
+        # New products, in file order, with an empty stock level (stock is booked below).
+        cursor.execute(
+            """
+            WITH inserted AS (
+                INSERT INTO inventory_product (
+                    sku, name, slug, description, category_id, price_cents, currency, metadata,
+                    is_active, created_at, updated_at
+                )
+                SELECT sku, name, slug, description, category_id, price_cents, currency,
+                       metadata, is_active, now(), now()
+                FROM import_rows WHERE product_id IS NULL ORDER BY line
+                RETURNING id, lower(sku) AS sku_lower
+            )
+            UPDATE import_rows r SET product_id = inserted.id
+            FROM inserted WHERE r.sku_lower = inserted.sku_lower
+            """
+        )
+        result.created = cursor.rowcount
     cursor.execute(
         """
         INSERT INTO inventory_stocklevel (

@@ -29,9 +29,10 @@ from common.openapi import domain_error_responses
 from common.pagination import LedgerCursorPagination
 
 from .. import selectors, services
-from ..cache import RESPONSE_TIMEOUT, catalog_cache_key
+from ..cache import catalog_cache_key, response_timeout
 from ..exceptions import InsufficientStock, InvalidCategoryParent
 from ..models import Category, Product, StockLevel, StockMovement
+from .pagination import CatalogPagination
 from .serializers import (
     CategoryDetailOutputSerializer,
     CategoryInputSerializer,
@@ -65,13 +66,14 @@ def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
     The key (with the catalog version) is taken before the database is read, so a response
     built while a write commits is stored under the old version and never served.
     """
-    if is_staff_user(request.user):
+    timeout = response_timeout()
+    if timeout <= 0 or is_staff_user(request.user):
         return json_response(build())
     key = catalog_cache_key(request.path, request.META.get("QUERY_STRING", ""))
     body = cache.get(key)
     if body is None:
         body = orjson.dumps(build(), option=JSON_OPTIONS)
-        cache.set(key, body, RESPONSE_TIMEOUT)
+        cache.set(key, body, timeout)
     return HttpResponse(body, content_type="application/json")
 
 
@@ -252,6 +254,7 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
     queryset = Product.objects.all()
     serializer_class = ProductOutputSerializer
     permission_classes = [IsStaffOrReadOnly]
+    pagination_class = CatalogPagination
     filter_backends: list[Any] = []
     lookup_value_regex = r"\d+"
 
@@ -275,13 +278,15 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
                 ordering=query.get("ordering", ""),
                 is_active=query.get("is_active"),
             )
-            rows = selectors.product_rows(
-                selectors.product_list(staff=staff, filters=filters), staff=staff
+            products = selectors.product_list(staff=staff, filters=filters)
+            paginator = self.paginator
+            assert isinstance(paginator, CatalogPagination)
+            page = paginator.paginate_rows(
+                rows=selectors.product_rows(products, staff=staff),
+                count_from=products.order_by(),
+                request=request,
             )
-            page = self.paginate_queryset(rows)
-            assert page is not None
-            assert self.paginator is not None
-            return self.paginator.get_paginated_response(product_dicts(page)).data
+            return paginator.get_paginated_response(product_dicts(page)).data
 
         return catalog_read(request, build)
 

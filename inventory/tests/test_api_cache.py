@@ -94,3 +94,11 @@ def test_cached_reads_live_in_redis(api_client, product):
     api_client.get(f"/api/v1/products/{product.pk}/")
     keys = get_redis_connection("default").keys("*catalog:*")
     assert len(keys) == 2  # the version and the one response
+
+
+def test_cache_can_be_turned_off(api_client, product, settings):
+    settings.CATALOG_CACHE_SECONDS = 0
+    url = f"/api/v1/products/{product.pk}/"
+    api_client.get(url)
+    sneak_rename(product, "No Cache")
+    assert api_client.get(url).json()["name"] == "No Cache"
