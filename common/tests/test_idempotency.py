@@ -220,3 +220,15 @@ def test_two_concurrent_requests_with_one_key_run_once(customer):
     assert replay.status_code == 201
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert len(runs) == 1
+
+
+def test_the_purge_task_is_scheduled_and_a_worker_registers_it(settings):
+    from config.celery import app
+
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "common.idempotency.purge_expired_idempotency_keys" in schedule
+    # A worker imports `imports` at start; autodiscovery alone would miss this module.
+    assert "common.idempotency" in app.conf.imports
+    app.loader.import_default_modules()
+    assert "common.idempotency.purge_expired_idempotency_keys" in app.tasks
+    assert "orders.tasks.expire_unpaid_orders" in app.tasks

@@ -239,3 +239,12 @@ def test_checkout_gives_up_when_no_number_is_free(customer, product, monkeypatch
     assert Order.objects.count() == 1
     assert CartItem.objects.count() == 1
     assert StockLevel.objects.get(product=product).reserved == 1
+
+
+def test_checkout_documents_its_idempotency_key_and_errors(api_client):
+    schema = api_client.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/orders/"]["post"]
+    assert {"name": "Idempotency-Key", "in": "header"}.items() <= operation["parameters"][0].items()
+    assert {"201", "400", "403", "409", "422"} <= set(operation["responses"])
+    assert "`idempotency_key_in_use`" in operation["responses"]["409"]["description"]
+    assert "`insufficient_stock`" in operation["responses"]["409"]["description"]
