@@ -32,6 +32,7 @@ migrate: install .env
 
 bootstrap: migrate staticfiles/staticfiles.json
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py import_catalog data/sample/products.csv --if-empty --no-progress
 	@echo ""
 	@echo "  API      http://127.0.0.1:$(PORT)/api/v1/"
 	@echo "  Docs     http://127.0.0.1:$(PORT)/api/docs/  (ReDoc: /api/redoc/, schema: /api/schema/)"

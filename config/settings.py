@@ -421,6 +421,29 @@ CELERY_BEAT_SCHEDULE["payments-reconcile-pending"] = {
     "schedule": crontab(minute="*/5"),
 }
 
+
+# =============================================================================
+# Inventory: catalog read cache
+# =============================================================================
+# Seconds a cached catalog response (anonymous and customer reads) is kept; any catalog write
+# invalidates them all at once. 0 turns the cache off.
+CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
+
 # Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).
 PORT = env.int("PORT", default=8000)
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+
+# =============================================================================
+# Orders: unpaid-order expiry (in the beat schedule above) and Idempotency-Key storage
+# =============================================================================
+# The purge task lives in common/idempotency.py, which Celery's autodiscovery (tasks.py) misses.
+CELERY_IMPORTS = ("common.idempotency",)
+# Order and event statuses share one enum in the OpenAPI schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],  # type: ignore[dict-item]
+    "OrderStatusEnum": "orders.models.OrderStatus.choices",
+}
+CELERY_BEAT_SCHEDULE["idempotency-purge-expired"] = {
+    "task": "common.idempotency.purge_expired_idempotency_keys",
+    "schedule": crontab(minute="17"),
+}

@@ -1,7 +1,15 @@
+from django.urls import path
 from rest_framework.routers import BaseRouter
 
-urlpatterns: list[object] = []
+from .views import CategoryViewSet, LowStockListView, ProductViewSet, StockMovementViewSet
+
+urlpatterns = [
+    path("inventory/low-stock/", LowStockListView.as_view(), name="inventory-low-stock"),
+]
 
 
 def register(router: BaseRouter) -> None:
     """Register this app's viewsets on the one API router."""
+    router.register("categories", CategoryViewSet, basename="category")
+    router.register("products", ProductViewSet, basename="product")
+    router.register("stock-movements", StockMovementViewSet, basename="stock-movement")

@@ -1,0 +1,365 @@
+"""Staff console for the catalog and stock. Every change goes through `inventory.services`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import F, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from accounts.models import User
+from common.exceptions import DomainError
+
+from . import services
+from .exceptions import CatalogValidationError
+from .models import Category, Product, StockMovement
+
+RECENT_MOVEMENTS = 20
+
+
+def _acting_user(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+# =============================================================================
+# Categories
+# =============================================================================
+class CategoryAdminForm(forms.ModelForm[Category]):
+    class Meta:
+        model = Category
+        fields = ("name", "slug", "parent", "description")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        parent = cleaned.get("parent")
+        if (
+            self.instance.pk
+            and parent is not None
+            and parent.is_descendant_of_or_self(self.instance)
+        ):
+            self.add_error("parent", "A category cannot be moved under itself or a descendant.")
+        return cleaned
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin[Category]):
+    form = CategoryAdminForm
+    list_display = ("indented_name", "full_path", "slug", "depth")
+    search_fields = ("name", "full_path", "slug")
+    ordering = ("full_path",)
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="name", ordering="full_path")
+    def indented_name(self, category: Category) -> SafeString:
+        return format_html(
+            '<span style="padding-left:{}em">{}</span>', category.depth * 1.5, category.name
+        )
+
+    def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            if change:
+                services.category_update(
+                    category=obj,
+                    name=data["name"],
+                    slug=data["slug"],
+                    description=data["description"],
+                    parent=data["parent"],
+                )
+            else:
+                created = services.category_create(
+                    name=data["name"],
+                    slug=data["slug"],
+                    parent=data["parent"],
+                    description=data["description"],
+                )
+                obj.pk = created.pk
+        except DomainError as error:
+            # Rare (a race with another editor): the form already checked what it could.
+            self.message_user(request, error.detail, level=messages.ERROR)
+
+    def delete_model(self, request: HttpRequest, obj: Category) -> None:
+        try:
+            services.category_delete(category=obj)
+        except DomainError as error:
+            self.message_user(request, error.detail, level=messages.ERROR)
+
+
+# =============================================================================
+# Products
+# =============================================================================
+class ProductAdminForm(forms.ModelForm[Product]):
+    low_stock_threshold = forms.IntegerField(min_value=0, initial=0)
+
+    class Meta:
+        model = Product
+        fields = (
+            "sku",
+            "name",
+            "description",
+            "category",
+            "price_cents",
+            "currency",
+            "metadata",
+            "is_active",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["low_stock_threshold"].initial = self.instance.stock.low_stock_threshold
+
+    def _service_check(self, field: str, check: Any) -> Any:
+        try:
+            return check(self.cleaned_data[field])
+        except CatalogValidationError as error:
+            raise forms.ValidationError(error.detail) from error
+
+    def clean_sku(self) -> str:
+        return str(self._service_check("sku", services.validate_sku))
+
+    def clean_currency(self) -> str:
+        return str(self._service_check("currency", services.validate_currency))
+
+    def clean_metadata(self) -> dict[str, Any]:
+        return dict(self._service_check("metadata", services.validate_metadata))
+
+
+class LowStockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("low", "Low (available ≤ threshold)"), ("out", "Out of stock")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "low":
+            return queryset.filter(
+                stock__on_hand__lte=F("stock__reserved") + F("stock__low_stock_threshold")
+            )
+        if self.value() == "out":
+            return queryset.filter(stock__on_hand__lte=F("stock__reserved"))
+        return queryset
+
+
+class StockAdjustForm(forms.Form):
+    delta = forms.IntegerField(help_text="Units to add (positive) or remove (negative).")
+    reason = forms.ChoiceField(
+        choices=[
+            (value, label)
+            for value, label in StockMovement.Reason.choices
+            if value in StockMovement.MANUAL_REASONS
+        ]
+    )
+    note = forms.CharField(required=False, max_length=500)
+
+    def clean_delta(self) -> int:
+        delta = int(self.cleaned_data["delta"])
+        if delta == 0:
+            raise forms.ValidationError("Must not be zero.")
+        return delta
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin[Product]):
+    form = ProductAdminForm
+    list_display = (
+        "sku",
+        "name",
+        "category",
+        "price_cents",
+        "on_hand",
+        "reserved",
+        "available",
+        "is_active",
+    )
+    list_select_related = ("category", "stock")
+    list_filter = ("is_active", LowStockFilter, ("category", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("sku", "name")
+    readonly_fields = ("slug", "stock_summary", "recent_movements", "created_at", "updated_at")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Product | None = None) -> Any:
+        main = (
+            None,
+            {
+                "fields": (
+                    "sku",
+                    "name",
+                    "description",
+                    "category",
+                    ("price_cents", "currency"),
+                    "metadata",
+                    "is_active",
+                    "low_stock_threshold",
+                )
+            },
+        )
+        if obj is None:
+            return [main]
+        return [
+            main,
+            ("Stock", {"fields": ("stock_summary", "recent_movements")}),
+            ("Record", {"fields": ("slug", "created_at", "updated_at")}),
+        ]
+
+    @admin.display(ordering="stock__on_hand")
+    def on_hand(self, product: Product) -> int:
+        return product.stock.on_hand
+
+    @admin.display(ordering="stock__reserved")
+    def reserved(self, product: Product) -> int:
+        return product.stock.reserved
+
+    @admin.display()
+    def available(self, product: Product) -> int:
+        return product.stock.available
+
+    @admin.display(description="stock")
+    def stock_summary(self, product: Product) -> SafeString:
+        level = product.stock
+        url = reverse("admin:inventory_product_adjust_stock", args=[product.pk])
+        return format_html(
+            "{} on hand, {} reserved, <strong>{} available</strong> &nbsp; "
+            '<a class="button" href="{}">Adjust stock</a>',
+            level.on_hand,
+            level.reserved,
+            level.available,
+            url,
+        )
+
+    @admin.display(description=f"last {RECENT_MOVEMENTS} movements")
+    def recent_movements(self, product: Product) -> SafeString:
+        movements = product.movements.select_related("actor").order_by("-created_at", "-id")[
+            :RECENT_MOVEMENTS
+        ]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    movement.created_at.strftime("%Y-%m-%d %H:%M"),
+                    movement.reason,
+                    f"{movement.delta_on_hand:+}",
+                    f"{movement.delta_reserved:+}",
+                    movement.on_hand_after,
+                    movement.reserved_after,
+                    movement.actor or "",
+                    movement.reference or movement.note,
+                )
+                for movement in movements
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>time</th><th>reason</th><th>Δ on hand</th>"
+            "<th>Δ reserved</th><th>on hand</th><th>reserved</th><th>by</th><th>ref / note</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        data = dict(form.cleaned_data)
+        threshold = data.pop("low_stock_threshold")
+        if change:
+            original = Product.objects.get(pk=obj.pk)
+            changes: Any = {field: data[field] for field in form.changed_data if field in data}
+            if "low_stock_threshold" in form.changed_data:
+                changes["low_stock_threshold"] = threshold
+            services.product_update(product=original, changes=changes)
+        else:
+            created = services.product_create(
+                **data, low_stock_threshold=threshold, actor=_acting_user(request)
+            )
+            obj.pk, obj.slug = created.pk, created.slug
+
+    def delete_model(self, request: HttpRequest, obj: Product) -> None:
+        try:
+            services.product_delete(product=obj)
+        except DomainError as error:
+            self.message_user(request, error.detail, level=messages.ERROR)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:product_id>/adjust-stock/",
+                self.admin_site.admin_view(self.adjust_stock_view),
+                name="inventory_product_adjust_stock",
+            ),
+            *super().get_urls(),
+        ]
+
+    def adjust_stock_view(self, request: HttpRequest, product_id: int) -> HttpResponse:
+        """Receive, write off or correct stock: the same service as the API's adjust endpoint."""
+        product = get_object_or_404(Product.objects.select_related("stock"), pk=product_id)
+        if not self.has_change_permission(request, product):
+            return HttpResponse(status=403)
+        form = StockAdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                movement = services.stock_adjust(
+                    product_id=product.pk,
+                    delta=form.cleaned_data["delta"],
+                    reason=form.cleaned_data["reason"],
+                    note=form.cleaned_data["note"],
+                    actor=_acting_user(request),
+                )
+            except DomainError as error:
+                form.add_error(None, " ".join(item.detail for item in error.items))
+            else:
+                self.message_user(
+                    request,
+                    f"{product.sku}: {movement.delta_on_hand:+} ({movement.reason}); "
+                    f"now {movement.on_hand_after} on hand.",
+                    level=messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:inventory_product_change", args=[product.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Adjust stock: {product}",
+            "product": product,
+            "level": product.stock,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/inventory/product/adjust_stock.html", context)
+
+
+# =============================================================================
+# Stock ledger (read-only)
+# =============================================================================
+@admin.register(StockMovement)
+class StockMovementAdmin(admin.ModelAdmin[StockMovement]):
+    list_display = (
+        "created_at",
+        "product",
+        "reason",
+        "delta_on_hand",
+        "delta_reserved",
+        "on_hand_after",
+        "reserved_after",
+        "actor",
+        "reference",
+    )
+    list_filter = ("reason", "created_at")
+    list_select_related = ("product", "actor")
+    search_fields = ("product__sku", "reference", "note")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

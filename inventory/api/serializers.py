@@ -1,0 +1,228 @@
+"""Input and output shapes of the catalog and stock endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..exceptions import CatalogValidationError
+from ..models import Category, MovementReason, StockMovement
+from ..selectors import PRODUCT_ORDERINGS
+from ..services import validate_currency, validate_metadata, validate_sku
+
+
+def _as_field_error(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Run a service-level check in a serializer so a failure is a 400 `validation_error`."""
+
+    def validate(value: Any) -> Any:
+        try:
+            return check(value)
+        except CatalogValidationError as error:
+            raise serializers.ValidationError(error.detail) from error
+
+    return validate
+
+
+# =============================================================================
+# Categories
+# =============================================================================
+class CategoryOutputSerializer(serializers.Serializer[Category]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]
+    path = serializers.CharField(source="full_path", help_text='e.g. "Electronics/Audio"')
+    depth = serializers.IntegerField(help_text="0 for a top-level category")
+    description = serializers.CharField()
+
+
+class CategoryDetailOutputSerializer(CategoryOutputSerializer):
+    children = CategoryOutputSerializer(many=True, help_text="Direct subcategories, by name")
+
+
+class CategoryTreeNodeSerializer(serializers.Serializer[dict[str, Any]]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    path = serializers.CharField()
+    depth = serializers.IntegerField()
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        fields["children"] = CategoryTreeNodeSerializer(many=True)
+        return fields
+
+
+class CategoryInputSerializer(serializers.Serializer[Category]):
+    name = serializers.CharField(max_length=100)
+    slug = serializers.SlugField(max_length=120, required=False)
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
+        queryset=Category.objects.all(), allow_null=True, required=False
+    )
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class CategoryListQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    parent = serializers.RegexField(  # type: ignore[assignment]
+        r"^(\d+|null)$",
+        required=False,
+        help_text="A category id, or `null` for top-level categories",
+    )
+
+
+# =============================================================================
+# Products
+# =============================================================================
+class ProductOutputSerializer(serializers.Serializer[Any]):
+    """Documents the product shape; responses are built from `.values()` rows for speed."""
+
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    description = serializers.CharField()
+    category = serializers.IntegerField()
+    category_path = serializers.CharField()
+    price_cents = serializers.IntegerField(min_value=0)
+    currency = serializers.CharField()
+    metadata = serializers.DictField()
+    is_active = serializers.BooleanField()
+    available = serializers.IntegerField(help_text="on_hand - reserved")
+    low_stock_threshold = serializers.IntegerField(
+        required=False, help_text="Only in responses to staff"
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class MetadataField(serializers.JSONField):
+    pass
+
+
+class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
+    sku = serializers.CharField(max_length=64, validators=[_as_field_error(validate_sku)])
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all())
+    price_cents = serializers.IntegerField(min_value=0, max_value=2**53)
+    currency = serializers.CharField(
+        max_length=3,
+        required=False,
+        validators=[_as_field_error(validate_currency)],
+        help_text="The store currency (default); no other is accepted",
+    )
+    metadata = MetadataField(required=False, validators=[_as_field_error(validate_metadata)])
+    is_active = serializers.BooleanField(required=False)
+    low_stock_threshold = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+
+    def validate_sku(self, value: str) -> str:
+        from django.db.models.functions import Lower
+
+        from ..models import Product
+
+        value = value.strip()
+        taken = Product.objects.alias(sku_lower=Lower("sku")).filter(sku_lower=value.lower())
+        instance = self.context.get("product")
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(f"A product with SKU {value!r} already exists.")
+        return value
+
+
+class ProductListQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    category = serializers.CharField(
+        required=False, help_text="A category id or slug; includes all its descendants"
+    )
+    min_price = serializers.IntegerField(required=False, min_value=0, help_text="In cents")
+    max_price = serializers.IntegerField(required=False, min_value=0, help_text="In cents")
+    in_stock = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Counts reservations"
+    )
+    search = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Full text over name, SKU and description (web search syntax), best first",
+    )
+    attr = serializers.ListField(
+        child=serializers.RegexField(r"^[^:]+:.*$", max_length=200),
+        required=False,
+        help_text="`key:value`, repeatable; every one must match `metadata`",
+    )
+    sku = serializers.CharField(required=False, max_length=64)
+    ordering = serializers.ChoiceField(choices=PRODUCT_ORDERINGS, required=False)
+    is_active = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Staff only"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"max_price": "Must not be below min_price."})
+        return attrs
+
+
+# =============================================================================
+# Stock
+# =============================================================================
+class StockLevelOutputSerializer(serializers.Serializer[Any]):
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+    low_stock_threshold = serializers.IntegerField()
+
+
+class StockAdjustInputSerializer(serializers.Serializer[dict[str, Any]]):
+    delta = serializers.IntegerField(min_value=-(2**31) + 1, max_value=2**31 - 1)
+    reason = serializers.ChoiceField(choices=StockMovement.MANUAL_REASONS)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate_delta(self, value: int) -> int:
+        if value == 0:
+            raise serializers.ValidationError("Must not be zero.")
+        return value
+
+
+class StockMovementOutputSerializer(serializers.ModelSerializer[StockMovement]):
+    sku = serializers.CharField(source="product.sku", read_only=True)
+
+    class Meta:
+        model = StockMovement
+        fields = (
+            "id",
+            "product",
+            "sku",
+            "reason",
+            "delta_on_hand",
+            "delta_reserved",
+            "on_hand_after",
+            "reserved_after",
+            "actor",
+            "reference",
+            "note",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class StockMovementListQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    product = serializers.IntegerField(required=False, min_value=1)
+    reason = serializers.ChoiceField(choices=MovementReason.choices, required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="Inclusive")
+    created_before = serializers.DateTimeField(required=False, help_text="Exclusive")
+
+
+class LowStockOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(source="product_id")
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    category_path = serializers.CharField(source="product.category.full_path")
+    is_active = serializers.BooleanField(source="product.is_active")
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+    low_stock_threshold = serializers.IntegerField()

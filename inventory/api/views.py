@@ -1,0 +1,395 @@
+"""Catalog and stock endpoints: thin views over `inventory.services` and `inventory.selectors`.
+
+Product reads are built from `.values()` rows and encoded with orjson (no model instances, no
+serializer per field), and reads by anyone but staff are cached in the Django cache under the
+catalog version (see `inventory.cache`), so a write anywhere in the catalog makes the next read
+fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from django.core.cache import cache
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import User
+from accounts.permissions import IsStaff, IsStaffOrReadOnly, is_staff_user
+from common.exceptions import ProtectedError
+from common.openapi import domain_error_responses
+from common.pagination import LedgerCursorPagination
+
+from .. import selectors, services
+from ..cache import catalog_cache_key, response_timeout
+from ..exceptions import InsufficientStock, InvalidCategoryParent
+from ..models import Category, Product, StockLevel, StockMovement
+from .pagination import CatalogPagination
+from .serializers import (
+    CategoryDetailOutputSerializer,
+    CategoryInputSerializer,
+    CategoryListQuerySerializer,
+    CategoryOutputSerializer,
+    CategoryTreeNodeSerializer,
+    LowStockOutputSerializer,
+    ProductInputSerializer,
+    ProductListQuerySerializer,
+    ProductOutputSerializer,
+    StockAdjustInputSerializer,
+    StockLevelOutputSerializer,
+    StockMovementListQuerySerializer,
+    StockMovementOutputSerializer,
+)
+
+JSON_OPTIONS = orjson.OPT_UTC_Z
+
+
+def json_response(data: Any, *, status_code: int = status.HTTP_200_OK) -> HttpResponse:
+    return HttpResponse(
+        orjson.dumps(data, option=JSON_OPTIONS),
+        content_type="application/json",
+        status=status_code,
+    )
+
+
+def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
+    """Build a catalog read; for anyone but staff, serve it from the cache when it is there.
+
+    The key (with the catalog version) is taken before the database is read, so a response
+    built while a write commits is stored under the old version and never served.
+    """
+    timeout = response_timeout()
+    if timeout <= 0 or is_staff_user(request.user):
+        return json_response(build())
+    key = catalog_cache_key(request.path, request.META.get("QUERY_STRING", ""))
+    body = cache.get(key)
+    if body is None:
+        body = orjson.dumps(build(), option=JSON_OPTIONS)
+        cache.set(key, body, timeout)
+    return HttpResponse(body, content_type="application/json")
+
+
+def acting_user(request: Request) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+def validated_query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
+
+
+# =============================================================================
+# Categories
+# =============================================================================
+def category_dict(category: Category) -> dict[str, Any]:
+    return {
+        "id": category.pk,
+        "name": category.name,
+        "slug": category.slug,
+        "parent": category.parent_id,
+        "path": category.full_path,
+        "depth": category.depth,
+        "description": category.description,
+    }
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[CategoryListQuerySerializer], responses=CategoryOutputSerializer(many=True)
+    ),
+    retrieve=extend_schema(responses=CategoryDetailOutputSerializer),
+    create=extend_schema(
+        request=CategoryInputSerializer, responses={201: CategoryOutputSerializer}
+    ),
+    partial_update=extend_schema(
+        request=CategoryInputSerializer,
+        responses={
+            200: CategoryOutputSerializer,
+            **domain_error_responses(InvalidCategoryParent),
+        },
+    ),
+    destroy=extend_schema(
+        responses={
+            204: OpenApiResponse(description="Deleted"),
+            **domain_error_responses(ProtectedError),
+        }
+    ),
+)
+class CategoryViewSet(viewsets.GenericViewSet[Category]):
+    """The category tree. Anyone reads; staff write."""
+
+    queryset = Category.objects.all()
+    serializer_class = CategoryOutputSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    filter_backends: list[Any] = []
+    lookup_value_regex = r"\d+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def list(self, request: Request) -> HttpResponse:
+        def build() -> Any:
+            parent = validated_query(CategoryListQuerySerializer, request).get("parent")
+            categories = Category.objects.order_by("full_path", "id")
+            if parent == "null":
+                categories = categories.filter(parent__isnull=True)
+            elif parent is not None:
+                categories = categories.filter(parent_id=int(parent))
+            page = self.paginate_queryset(categories)
+            assert page is not None
+            assert self.paginator is not None
+            return self.paginator.get_paginated_response([category_dict(c) for c in page]).data
+
+        return catalog_read(request, build)
+
+    def retrieve(self, request: Request, pk: str) -> HttpResponse:
+        def build() -> Any:
+            category = self.get_object()
+            data = category_dict(category)
+            data["children"] = [
+                category_dict(child) for child in category.children.order_by("name", "id")
+            ]
+            return data
+
+        return catalog_read(request, build)
+
+    @extend_schema(responses=CategoryTreeNodeSerializer(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def tree(self, request: Request) -> HttpResponse:
+        """The whole tree, nested, from one query."""
+
+        def build() -> Any:
+            nodes: dict[int, dict[str, Any]] = {}
+            roots: list[dict[str, Any]] = []
+            # Ordered by depth, so every parent is seen before its children.
+            for category in Category.objects.order_by("depth", "name", "id"):
+                node = {
+                    "id": category.pk,
+                    "name": category.name,
+                    "slug": category.slug,
+                    "path": category.full_path,
+                    "depth": category.depth,
+                    "children": [],
+                }
+                nodes[category.pk] = node
+                parent = nodes.get(category.parent_id) if category.parent_id else None
+                (parent["children"] if parent else roots).append(node)
+            return roots
+
+        return catalog_read(request, build)
+
+    def create(self, request: Request) -> HttpResponse:
+        data = CategoryInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        category = services.category_create(**data.validated_data)
+        return json_response(category_dict(category), status_code=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> HttpResponse:
+        category = self.get_object()
+        data = CategoryInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        category = services.category_update(category=category, **data.validated_data)
+        return json_response(category_dict(category))
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.category_delete(category=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# =============================================================================
+# Products
+# =============================================================================
+def product_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """A `.values()` row in the API's shape and key order."""
+    data = {
+        "id": row["id"],
+        "sku": row["sku"],
+        "name": row["name"],
+        "slug": row["slug"],
+        "description": row["description"],
+        "category": row["category_id"],
+        "category_path": row["category_path"],
+        "price_cents": row["price_cents"],
+        "currency": row["currency"],
+        "metadata": row["metadata"],
+        "is_active": row["is_active"],
+        "available": row["available"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+    if "low_stock_threshold" in row:
+        data["low_stock_threshold"] = row["low_stock_threshold"]
+    return data
+
+
+def product_dicts(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [product_dict(row) for row in rows]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[ProductListQuerySerializer], responses=ProductOutputSerializer(many=True)
+    ),
+    retrieve=extend_schema(responses=ProductOutputSerializer),
+    create=extend_schema(request=ProductInputSerializer, responses={201: ProductOutputSerializer}),
+    update=extend_schema(request=ProductInputSerializer, responses=ProductOutputSerializer),
+    partial_update=extend_schema(request=ProductInputSerializer, responses=ProductOutputSerializer),
+    destroy=extend_schema(
+        responses={
+            204: OpenApiResponse(description="Deleted"),
+            **domain_error_responses(ProtectedError),
+        }
+    ),
+)
+class ProductViewSet(viewsets.GenericViewSet[Product]):
+    """Products. Anyone reads active ones; staff read all and write."""
+
+    queryset = Product.objects.all()
+    serializer_class = ProductOutputSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    pagination_class = CatalogPagination
+    filter_backends: list[Any] = []
+    lookup_value_regex = r"\d+"
+
+    def list(self, request: Request) -> HttpResponse:
+        def build() -> Any:
+            staff = is_staff_user(request.user)
+            query = validated_query(ProductListQuerySerializer, request)
+            category = None
+            if "category" in query:
+                category = selectors.category_get_by_id_or_slug(value=query["category"])
+                if category is None:
+                    raise ValidationError({"category": ["No such category."]})
+            filters = selectors.ProductFilters(
+                category=category,
+                min_price=query.get("min_price"),
+                max_price=query.get("max_price"),
+                in_stock=query.get("in_stock"),
+                search=query.get("search", "").strip(),
+                attrs=[tuple(item.split(":", 1)) for item in query.get("attr", [])],
+                sku=query.get("sku", ""),
+                ordering=query.get("ordering", ""),
+                is_active=query.get("is_active"),
+            )
+            products = selectors.product_list(staff=staff, filters=filters)
+            paginator = self.paginator
+            assert isinstance(paginator, CatalogPagination)
+            page = paginator.paginate_rows(
+                rows=selectors.product_rows(products, staff=staff),
+                count_from=products.order_by(),
+                request=request,
+            )
+            return paginator.get_paginated_response(product_dicts(page)).data
+
+        return catalog_read(request, build)
+
+    def _detail(self, request: Request, pk: int) -> dict[str, Any]:
+        staff = is_staff_user(request.user)
+        products = selectors.product_list(staff=staff, filters=selectors.ProductFilters())
+        row = selectors.product_rows(products.filter(pk=pk), staff=staff).first()
+        if row is None:
+            raise NotFound()
+        return product_dict(row)
+
+    def retrieve(self, request: Request, pk: str) -> HttpResponse:
+        return catalog_read(request, lambda: self._detail(request, int(pk)))
+
+    def create(self, request: Request) -> HttpResponse:
+        data = ProductInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_create(**data.validated_data, actor=acting_user(request))
+        return json_response(self._detail(request, product.pk), status_code=201)
+
+    def _update(self, request: Request, *, partial: bool) -> HttpResponse:
+        product = self.get_object()
+        data = ProductInputSerializer(
+            data=request.data, partial=partial, context={"product": product}
+        )
+        data.is_valid(raise_exception=True)
+        services.product_update(product=product, changes=data.validated_data)
+        return json_response(self._detail(request, product.pk))
+
+    def update(self, request: Request, pk: str) -> HttpResponse:
+        return self._update(request, partial=False)
+
+    def partial_update(self, request: Request, pk: str) -> HttpResponse:
+        return self._update(request, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.product_delete(product=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=StockLevelOutputSerializer)
+    @action(detail=True, methods=["get"], permission_classes=[IsStaff])
+    def stock(self, request: Request, pk: str) -> Response:
+        level = StockLevel.objects.filter(product_id=int(pk)).first()
+        if level is None:
+            raise NotFound()
+        return Response(StockLevelOutputSerializer(level).data)
+
+    @extend_schema(
+        request=StockAdjustInputSerializer,
+        responses={201: StockMovementOutputSerializer, **domain_error_responses(InsufficientStock)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="stock/adjust",
+        url_name="stock-adjust",
+        permission_classes=[IsStaff],
+    )
+    def stock_adjust(self, request: Request, pk: str) -> Response:
+        """Receive, write off or correct units on hand; each change is one ledger row."""
+        product = self.get_object()
+        data = StockAdjustInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        movement = services.stock_adjust(
+            product_id=product.pk, actor=acting_user(request), **data.validated_data
+        )
+        movement.product = product
+        return Response(StockMovementOutputSerializer(movement).data, status=201)
+
+
+# =============================================================================
+# Stock ledger and low stock
+# =============================================================================
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[StockMovementListQuerySerializer],
+        responses=StockMovementOutputSerializer(many=True),
+    )
+)
+class StockMovementViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[StockMovement]):
+    """The append-only stock ledger, newest first (cursor pagination)."""
+
+    serializer_class = StockMovementOutputSerializer
+    permission_classes = [IsStaff]
+    pagination_class = LedgerCursorPagination
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        query = validated_query(StockMovementListQuerySerializer, self.request)
+        return selectors.stock_movement_list(
+            product_id=query.get("product"),
+            reason=query.get("reason", ""),
+            created_after=query.get("created_after"),
+            created_before=query.get("created_before"),
+        )
+
+
+class LowStockListView(ListAPIView[StockLevel]):
+    """Products whose available units are at or below their low-stock threshold."""
+
+    serializer_class = LowStockOutputSerializer
+    permission_classes = [IsStaff]
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        return selectors.stock_low_list()

@@ -1,0 +1,558 @@
+"""Catalog CSV import and export (`manage.py import_catalog` / `export_catalog`).
+
+Import streams the file once: each row is validated in Python and, if good, streamed with COPY
+into a temporary table; bad rows are reported as they are found (line, column, reason). Checks
+that need the whole file or the database (duplicate SKUs, stock below reserved units) then run as
+SQL over the temporary table. Only when no row is bad are the products upserted by SKU with a few
+set-based statements, in one transaction; stock changes are written as `import` ledger rows.
+Unchanged rows are not touched, so re-importing a file writes nothing. Memory stays flat: rows are
+never held in a list.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from django.db import connection, transaction
+
+from .cache import catalog_changed
+from .models import METADATA_MAX_BYTES, PATH_SEPARATOR, StockLevel, store_currency
+from .services import (
+    SKU_PATTERN,
+    _schedule_low_stock_alert,
+    category_get_or_create_path,
+    product_slug,
+)
+
+COLUMNS = (
+    "sku",
+    "name",
+    "category",
+    "price",
+    "currency",
+    "stock",
+    "low_stock_threshold",
+    "is_active",
+    "description",
+    "metadata",
+)
+PRICE_PATTERN = re.compile(r"^(\d{1,13})(?:\.(\d{1,2}))?$")
+INT_PATTERN = re.compile(r"^\d{1,9}$")
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
+MAX_NAME = 200
+MAX_CATEGORY_NAME = 100
+MAX_CATEGORY_PATH = 1000
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    bad_rows: int = 0
+    errors: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stock_movements: int = 0
+    categories_created: int = 0
+    seconds: float = 0.0
+    unreadable: bool = False
+    first_errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+
+class ImportAbortedError(Exception):
+    """Raised inside the transaction to roll it back (bad rows, or a dry run)."""
+
+
+def _parse_bool(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    if lowered == "" or lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    return None
+
+
+@functools.lru_cache(maxsize=4096)  # a catalog has few distinct category paths
+def _normalise_path(value: str) -> str | None:
+    parts = [part.strip() for part in value.split(PATH_SEPARATOR)]
+    if not value.strip() or any(not part or len(part) > MAX_CATEGORY_NAME for part in parts):
+        return None
+    path = PATH_SEPARATOR.join(parts)
+    return path if len(path) <= MAX_CATEGORY_PATH else None
+
+
+def validate_row(
+    row: list[str], currency: str
+) -> tuple[tuple[Any, ...] | None, list[tuple[str | None, str]]]:
+    """One CSV record → (a temp-table row, []) or (None, [(column, reason), ...])."""
+    errors: list[tuple[str | None, str]] = []
+    if len(row) != len(COLUMNS):
+        return None, [(None, f"expected {len(COLUMNS)} fields, found {len(row)}")]
+    sku, name, category, price, row_currency, stock, threshold, active, description, meta = row
+    sku = sku.strip()
+    if not SKU_PATTERN.match(sku):
+        errors.append(("sku", "must be 1-64 letters, digits, '-' or '_', starting alphanumeric"))
+    name = name.strip()
+    if not name:
+        errors.append(("name", "is required"))
+    elif len(name) > MAX_NAME:
+        errors.append(("name", f"is longer than {MAX_NAME} characters"))
+    path = _normalise_path(category)
+    if path is None:
+        errors.append(("category", "must be a path like Electronics/Audio (no empty parts)"))
+    price_match = PRICE_PATTERN.match(price.strip())
+    price_cents = 0
+    if price_match is None:
+        errors.append(("price", "must be a non-negative decimal with at most two places"))
+    else:
+        whole, cents = price_match.groups()
+        price_cents = int(whole) * 100 + int((cents or "0").ljust(2, "0"))
+    row_currency = row_currency.strip().upper() or currency
+    if row_currency != currency:
+        errors.append(("currency", f"the store sells in {currency} only"))
+    stock = stock.strip()
+    if not INT_PATTERN.match(stock):
+        errors.append(("stock", "must be a whole number, 0 or more"))
+    threshold = threshold.strip() or "0"
+    if not INT_PATTERN.match(threshold):
+        errors.append(("low_stock_threshold", "must be a whole number, 0 or more"))
+    is_active = _parse_bool(active)
+    if is_active is None:
+        errors.append(("is_active", "must be true or false"))
+    meta = meta.strip() or "{}"
+    try:
+        # orjson is strict RFC 8259 like jsonb (no NaN/Infinity), and fast.
+        metadata = orjson.loads(meta)
+    except orjson.JSONDecodeError:
+        errors.append(("metadata", "is not valid JSON"))
+    else:
+        if not isinstance(metadata, dict):
+            errors.append(("metadata", "must be a JSON object"))
+        elif len(meta) * 3 > METADATA_MAX_BYTES and (
+            len(json.dumps(metadata, ensure_ascii=False).encode()) > METADATA_MAX_BYTES
+        ):
+            errors.append(("metadata", f"is larger than {METADATA_MAX_BYTES} bytes"))
+    if "\x00" in description or "\x00" in name:
+        errors.append(("description", "contains a NUL character"))
+    if errors:
+        return None, errors
+    return (
+        sku,
+        sku.lower(),
+        name,
+        product_slug(name=name, sku=sku),
+        path,
+        price_cents,
+        row_currency,
+        int(stock),
+        int(threshold),
+        is_active,
+        description,
+        meta,
+    ), []
+
+
+TEMP_TABLE = """
+CREATE TEMPORARY TABLE import_rows (
+    line integer NOT NULL,
+    sku text NOT NULL,
+    sku_lower text NOT NULL,
+    name text NOT NULL,
+    slug text NOT NULL,
+    category text NOT NULL,
+    price_cents bigint NOT NULL,
+    currency text NOT NULL,
+    stock integer NOT NULL,
+    low_stock_threshold integer NOT NULL,
+    is_active boolean NOT NULL,
+    description text NOT NULL,
+    metadata jsonb NOT NULL,
+    category_id bigint,
+    product_id bigint,
+    changed boolean NOT NULL DEFAULT false
+) ON COMMIT DROP
+"""
+COPY_ROWS = (
+    "COPY import_rows (line, sku, sku_lower, name, slug, category, price_cents, currency, "
+    "stock, low_stock_threshold, is_active, description, metadata) FROM STDIN"
+)
+
+
+class _Progress:
+    """A one-line progress report on a terminal, by bytes read."""
+
+    def __init__(self, out: IO[str] | None, total_bytes: int) -> None:
+        self.out, self.total = out, max(total_bytes, 1)
+        self.last = 0.0
+
+    def update(self, rows: int, position: int, *, final: bool = False) -> None:
+        if self.out is None:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < 0.2:
+            return
+        self.last = now
+        percent = min(100, position * 100 // self.total)
+        bar = "#" * (percent // 4)
+        self.out.write(f"\r[{bar:<25}] {percent:3d}% {rows:,} rows")
+        if final:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def _records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted field may span lines)."""
+    reader = csv.reader(text, strict=True)
+    start = 1
+    for record in reader:
+        yield start, record
+        start = reader.line_num + 1
+
+
+def import_catalog(
+    path: Path,
+    *,
+    dry_run: bool = False,
+    on_error: Callable[[RowError], None] | None = None,
+    progress: IO[str] | None = None,
+    reference: str | None = None,
+) -> ImportResult:
+    """Validate the whole file, then (unless any row is bad, or a dry run) upsert it."""
+    result = ImportResult()
+    started = time.monotonic()
+    currency = store_currency()
+    reference = (reference or f"import:{path.name}")[:64]
+
+    def report(error: RowError) -> None:
+        result.errors += 1
+        if len(result.first_errors) < 100:
+            result.first_errors.append(error)
+        if on_error is not None:
+            on_error(error)
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Dropped at commit; also here, for an import nested in a larger transaction.
+            cursor.execute("DROP TABLE IF EXISTS import_rows")
+            cursor.execute(TEMP_TABLE)
+            _load(path, cursor, currency, result, report, progress)
+            if result.rows and not result.unreadable:
+                _check_against_database(cursor, report, result)
+            if result.errors:
+                raise ImportAbortedError
+            _write(cursor, result, reference)
+            if dry_run:
+                raise ImportAbortedError
+    except ImportAbortedError:
+        pass
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _load(
+    path: Path,
+    cursor: Any,
+    currency: str,
+    result: ImportResult,
+    report: Callable[[RowError], None],
+    progress_out: IO[str] | None,
+) -> None:
+    progress = _Progress(progress_out, path.stat().st_size)
+    raw = path.open("rb")
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    line = 1
+    try:
+        records = _records(text)
+        try:
+            _, header = next(records)
+        except StopIteration:
+            report(RowError(1, None, "the file is empty"))
+            return
+        header = [column.strip().lower() for column in header]
+        if header != list(COLUMNS):
+            report(RowError(1, None, f"the header must be: {','.join(COLUMNS)}"))
+            return
+        with cursor.cursor.copy(COPY_ROWS) as copy:
+            for line, record in records:
+                if not record or record == [""]:
+                    continue
+                result.rows += 1
+                values, errors = validate_row(record, currency)
+                if values is None:
+                    result.bad_rows += 1
+                    for column, reason in errors:
+                        report(RowError(line, column, reason))
+                else:  # still loaded after a bad row, for the whole-file checks below
+                    copy.write_row((line, *values))
+                if result.rows % 2048 == 0:
+                    progress.update(result.rows, raw.tell())
+    except UnicodeDecodeError:
+        result.unreadable = True
+        report(RowError(line + 1, None, "the file is not UTF-8"))
+    except csv.Error as error:
+        result.unreadable = True
+        report(RowError(line + 1, None, f"malformed CSV: {error}"))
+    finally:
+        progress.update(result.rows, raw.tell(), final=True)
+        text.close()
+
+
+def _check_against_database(
+    cursor: Any, report: Callable[[RowError], None], result: ImportResult
+) -> None:
+    cursor.execute("ANALYZE import_rows")
+    cursor.execute(
+        """
+        SELECT line, first_line FROM (
+            SELECT line, min(line) OVER (PARTITION BY sku_lower) AS first_line FROM import_rows
+        ) numbered
+        WHERE line <> first_line ORDER BY line
+        """
+    )
+    duplicate_lines = cursor.fetchall()
+    for line, first_line in duplicate_lines:
+        report(RowError(line, "sku", f"the same SKU is already on line {first_line}"))
+    result.bad_rows += len(duplicate_lines)
+    # Link rows to existing products, locking their stock rows (in product-id order) so the
+    # reserved counts checked below cannot change before the write.
+    cursor.execute(
+        """
+        UPDATE import_rows r SET product_id = p.id
+        FROM inventory_product p WHERE lower(p.sku) = r.sku_lower
+        """
+    )
+    cursor.execute(
+        """
+        SELECT s.product_id FROM inventory_stocklevel s
+        JOIN import_rows r ON r.product_id = s.product_id
+        ORDER BY s.product_id FOR UPDATE OF s
+        """
+    )
+    cursor.execute(
+        """
+        SELECT r.line, s.reserved FROM import_rows r
+        JOIN inventory_stocklevel s ON s.product_id = r.product_id
+        WHERE r.stock < s.reserved ORDER BY r.line
+        """
+    )
+    for line, reserved in cursor.fetchall():
+        result.bad_rows += 1
+        report(
+            RowError(
+                line, "stock", f"{reserved} units are reserved by orders; stock cannot be lower"
+            )
+        )
+
+
+# GIN indexes are far cheaper to build once than to grow row by row (PostgreSQL's "Populating a
+# Database" advice): a large write drops them and builds them again, inside the transaction.
+BULK_REBUILT_INDEXES = (
+    "inventory_product_search_idx",
+    "inventory_product_metadata_idx",
+    "inventory_product_name_trgm_idx",
+)
+BULK_MIN_ROWS = 10_000
+
+
+@contextmanager
+def _bulk_indexes(cursor: Any, *, rows_written: int) -> Iterator[None]:
+    """Rebuild the GIN indexes after the write when it touches at least half of the products.
+
+    This holds an exclusive lock on the product table until the import commits, so it is kept
+    for bulk loads (a first import, a full re-price), never for a handful of rows.
+    """
+    cursor.execute("SELECT count(*) FROM inventory_product")
+    existing = cursor.fetchone()[0]
+    if rows_written < BULK_MIN_ROWS or rows_written * 2 < existing:
+        yield
+        return
+    cursor.execute(
+        """
+        SELECT c.relname, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = 'inventory_product'::regclass AND c.relname = ANY(%s)
+        """,
+        [list(BULK_REBUILT_INDEXES)],
+    )
+    definitions = cursor.fetchall()
+    for name, _ in definitions:
+        cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    # Deferred foreign-key checks must run before an index can be built in this transaction.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for _, definition in definitions:
+        cursor.execute(definition)
+
+
+def _write(cursor: Any, result: ImportResult, reference: str) -> None:
+    # Categories: few distinct paths; created through the service (tree lock, paths, slugs).
+    cursor.execute("SELECT DISTINCT category FROM import_rows ORDER BY category")
+    paths = [row[0] for row in cursor.fetchall()]
+    cursor.execute("SELECT count(*) FROM inventory_category")
+    categories_before = cursor.fetchone()[0]
+    for category_path in paths:
+        category_get_or_create_path(full_path=category_path)
+    cursor.execute("SELECT count(*) FROM inventory_category")
+    result.categories_created = cursor.fetchone()[0] - categories_before
+    cursor.execute(
+        """
+        UPDATE import_rows r SET category_id = c.id
+        FROM inventory_category c WHERE lower(c.full_path) = lower(r.category)
+        """
+    )
+    # Which linked rows differ from their product (only those are written).
+    cursor.execute(
+        """
+        UPDATE import_rows r SET changed = true
+        FROM inventory_product p
+        WHERE p.id = r.product_id AND (
+            p.sku, p.name, p.slug, p.description, p.category_id, p.price_cents, p.currency,
+            p.metadata, p.is_active
+        ) IS DISTINCT FROM (
+            r.sku, r.name, r.slug, r.description, r.category_id, r.price_cents, r.currency,
+            r.metadata, r.is_active
+        )
+        """
+    )
+    changed = cursor.rowcount
+    cursor.execute("SELECT count(*) FROM import_rows WHERE product_id IS NULL")
+    new = cursor.fetchone()[0]
+    with _bulk_indexes(cursor, rows_written=changed + new):
+        cursor.execute(
+            """
+            UPDATE inventory_product p SET
+                sku = r.sku, name = r.name, slug = r.slug, description = r.description,
+                category_id = r.category_id, price_cents = r.price_cents, currency = r.currency,
+                metadata = r.metadata, is_active = r.is_active, updated_at = now()
+            FROM import_rows r
+            WHERE p.id = r.product_id AND r.changed
+            """
+        )
+        result.updated = cursor.rowcount
+        # New products, in file order, with an empty stock level (stock is booked below).
+        cursor.execute(
+            """
+            WITH inserted AS (
+                INSERT INTO inventory_product (
+                    sku, name, slug, description, category_id, price_cents, currency, metadata,
+                    is_active, created_at, updated_at
+                )
+                SELECT sku, name, slug, description, category_id, price_cents, currency,
+                       metadata, is_active, now(), now()
+                FROM import_rows WHERE product_id IS NULL ORDER BY line
+                RETURNING id, lower(sku) AS sku_lower
+            )
+            UPDATE import_rows r SET product_id = inserted.id
+            FROM inserted WHERE r.sku_lower = inserted.sku_lower
+            """
+        )
+        result.created = cursor.rowcount
+    cursor.execute(
+        """
+        INSERT INTO inventory_stocklevel (
+            product_id, on_hand, reserved, low_stock_threshold, low_stock_alerted, updated_at
+        )
+        SELECT r.product_id, 0, 0, r.low_stock_threshold, true, now()
+        FROM import_rows r
+        WHERE NOT EXISTS (SELECT 1 FROM inventory_stocklevel s WHERE s.product_id = r.product_id)
+        ORDER BY r.product_id
+        """
+    )
+    # The ledger first (it needs the old on-hand counts), then the levels.
+    cursor.execute(
+        """
+        INSERT INTO inventory_stockmovement (
+            product_id, reason, delta_on_hand, delta_reserved, on_hand_after, reserved_after,
+            actor_id, reference, note, created_at
+        )
+        SELECT s.product_id, 'import', r.stock - s.on_hand, 0, r.stock, s.reserved,
+               NULL, %s, '', now()
+        FROM import_rows r JOIN inventory_stocklevel s ON s.product_id = r.product_id
+        WHERE r.stock <> s.on_hand
+        ORDER BY s.product_id
+        """,
+        [reference],
+    )
+    result.stock_movements = cursor.rowcount
+    cursor.execute(
+        """
+        UPDATE inventory_stocklevel s SET
+            on_hand = r.stock,
+            low_stock_threshold = r.low_stock_threshold,
+            low_stock_alerted = r.stock - s.reserved <= r.low_stock_threshold,
+            updated_at = now()
+        FROM import_rows r, inventory_stocklevel old
+        WHERE s.product_id = r.product_id AND old.product_id = s.product_id
+          AND (s.on_hand, s.low_stock_threshold) IS DISTINCT FROM (r.stock, r.low_stock_threshold)
+        RETURNING s.product_id, old.low_stock_alerted, s.low_stock_alerted
+        """
+    )
+    for product_id, was_low, is_low in cursor.fetchall():
+        if is_low and not was_low:
+            _schedule_low_stock_alert(product_id)
+    result.unchanged = result.rows - result.created - result.updated
+    catalog_changed()
+
+
+EXPORT_QUERY = """
+COPY (
+    SELECT p.sku, p.name, c.full_path,
+           (p.price_cents / 100)::text || '.' || lpad((p.price_cents % 100)::text, 2, '0'),
+           p.currency, s.on_hand, s.low_stock_threshold,
+           CASE WHEN p.is_active THEN 'true' ELSE 'false' END,
+           NULLIF(p.description, ''),
+           CASE WHEN p.metadata = '{}'::jsonb THEN NULL ELSE p.metadata::text END
+    FROM inventory_product p
+    JOIN inventory_category c ON c.id = p.category_id
+    JOIN inventory_stocklevel s ON s.product_id = p.id
+    ORDER BY p.id
+) TO STDOUT WITH (FORMAT csv)
+"""
+
+
+def export_catalog(out: IO[bytes]) -> int:
+    """Write every product in the import format; returns the number of bytes written."""
+    header = (",".join(COLUMNS) + "\n").encode()
+    out.write(header)
+    written = len(header)
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(EXPORT_QUERY) as copy,
+    ):
+        for chunk in copy:
+            out.write(chunk)
+            written += len(chunk)
+    return written
+
+
+def catalog_is_empty() -> bool:
+    return not StockLevel.objects.exists()

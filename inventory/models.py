@@ -1,0 +1,253 @@
+"""Catalog (category tree, products) and stock (one level per product, an append-only ledger).
+
+The stock invariant `0 <= reserved <= on_hand` is guarded by the database first (named check
+constraints); `inventory.services` changes levels only through single conditional UPDATEs.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Cast, Lower
+
+from common.models import TimeStampedModel
+
+METADATA_MAX_BYTES = 16 * 1024
+PATH_SEPARATOR = "/"
+
+
+def store_currency() -> str:
+    return str(settings.STORE_CURRENCY)
+
+
+class Category(models.Model):
+    """A node of the category tree, stored as a materialized path.
+
+    `tree_path` holds the ids from the root down, each followed by "/" ("3/17/42/"), so all
+    descendants of a node are one indexed prefix query. `full_path` is the same path spelled with
+    names ("Electronics/Audio/Headphones"); it is what the API calls `path` and what the CSV uses.
+    Both are maintained by `inventory.services` (create, rename, move) and never by hand.
+    """
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    tree_path = models.CharField(max_length=255, editable=False, default="")
+    full_path = models.CharField(max_length=1000, editable=False, default="")
+    depth = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ("full_path",)
+        indexes = [
+            models.Index(
+                fields=["tree_path"],
+                name="inventory_category_tree_idx",
+                opclasses=["varchar_pattern_ops"],
+            ),
+        ]
+        constraints = [
+            # Sibling names are unique (so a name path names one category), regardless of case.
+            models.UniqueConstraint(Lower("full_path"), name="inventory_category_path_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_path or self.name
+
+    def is_descendant_of_or_self(self, other: Category) -> bool:
+        return bool(other.tree_path) and self.tree_path.startswith(other.tree_path)
+
+
+class Product(TimeStampedModel):
+    name = models.CharField(max_length=200)
+    sku = models.CharField("SKU", max_length=64)
+    # Derived from name and SKU (see services.product_slug); not a lookup key, so not unique.
+    slug = models.SlugField(max_length=255)
+    description = models.TextField(blank=True)
+    # Indexed by `inventory_product_cat_idx` (category, is_active) below.
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products", db_index=False
+    )
+    price_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default=store_currency)
+    metadata = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Kept current by PostgreSQL itself on every INSERT/UPDATE, bulk ones included.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("name", weight="A", config="english")
+        + SearchVector("sku", weight="A", config="english")
+        + SearchVector("description", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [
+            GinIndex(fields=["search_vector"], name="inventory_product_search_idx"),
+            GinIndex(
+                fields=["metadata"],
+                name="inventory_product_metadata_idx",
+                opclasses=["jsonb_path_ops"],
+            ),
+            models.Index(fields=["category", "is_active"], name="inventory_product_cat_idx"),
+            models.Index(fields=["price_cents"], name="inventory_product_price_idx"),
+            models.Index(fields=["name"], name="inventory_product_name_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(Lower("sku"), name="inventory_product_sku_ci_unique"),
+            models.CheckConstraint(
+                condition=Q(price_cents__gte=0), name="inventory_product_price_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    models.lookups.Exact(
+                        models.Func(
+                            F("metadata"), function="jsonb_typeof", output_field=models.TextField()
+                        ),
+                        "object",
+                    )
+                ),
+                name="inventory_product_metadata_object",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    models.lookups.LessThanOrEqual(
+                        models.Func(
+                            Cast("metadata", models.TextField()),
+                            function="octet_length",
+                            output_field=models.IntegerField(),
+                        ),
+                        METADATA_MAX_BYTES,
+                    )
+                ),
+                name="inventory_product_metadata_size",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class StockLevel(models.Model):
+    """How many units of one product are on hand and how many of those are reserved by orders."""
+
+    product = models.OneToOneField(
+        Product, on_delete=models.CASCADE, primary_key=True, related_name="stock"
+    )
+    on_hand = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    low_stock_threshold = models.IntegerField(default=0)
+    # True while `available <= low_stock_threshold` and staff were told; cleared when it rises
+    # above again, so each crossing sends exactly one alert.
+    low_stock_alerted = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=0), name="inventory_stocklevel_on_hand_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="inventory_stocklevel_reserved_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("on_hand")),
+                name="inventory_stocklevel_reserved_lte_on_hand",
+            ),
+            models.CheckConstraint(
+                condition=Q(low_stock_threshold__gte=0),
+                name="inventory_stocklevel_threshold_gte_0",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def is_low(self) -> bool:
+        return self.available <= self.low_stock_threshold
+
+
+class MovementReason(models.TextChoices):
+    RECEIPT = "receipt", "Receipt"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    DAMAGE = "damage", "Damage"
+    RETURN = "return", "Return"
+    CORRECTION = "correction", "Correction"
+    IMPORT = "import", "Import"
+    RESERVATION = "reservation", "Reservation"
+    RELEASE = "release", "Release"
+    SALE = "sale", "Sale"
+    RESTOCK = "restock", "Restock"
+
+
+class StockMovement(models.Model):
+    """One append-only ledger row per change of a stock level, written in the same transaction."""
+
+    Reason = MovementReason
+
+    MANUAL_REASONS: ClassVar[tuple[str, ...]] = (
+        Reason.RECEIPT,
+        Reason.ADJUSTMENT,
+        Reason.DAMAGE,
+        Reason.RETURN,
+        Reason.CORRECTION,
+    )
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="movements")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    delta_on_hand = models.IntegerField(default=0)
+    delta_reserved = models.IntegerField(default=0)
+    on_hand_after = models.IntegerField()
+    reserved_after = models.IntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reference = models.CharField(max_length=64, blank=True, db_index=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(
+                fields=["product", "-created_at", "-id"], name="inventory_movement_product_idx"
+            ),
+            models.Index(fields=["-created_at", "-id"], name="inventory_movement_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(delta_on_hand=0, delta_reserved=0),
+                name="inventory_movement_changes_something",
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hand_after__gte=0)
+                & Q(reserved_after__gte=0)
+                & Q(reserved_after__lte=F("on_hand_after")),
+                name="inventory_movement_after_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(reason__in=MovementReason.values),
+                name="inventory_movement_reason_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.product_id}: {self.delta_on_hand:+}/{self.delta_reserved:+}"

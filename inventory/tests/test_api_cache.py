@@ -1,0 +1,104 @@
+"""Catalog reads are cached for everyone but staff; any catalog write makes the next read fresh."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from inventory.cache import VERSION_KEY
+from inventory.models import Product
+from inventory.services import (
+    StockLine,
+    category_update,
+    product_update,
+    stock_adjust,
+    stock_reserve,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def sneak_rename(product, name):
+    """Change the row behind the services' back, so only a cache miss can show it."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE inventory_product SET name = %s WHERE id = %s", [name, product.pk])
+
+
+def test_anonymous_reads_are_cached(api_client, product, django_assert_num_queries):
+    url = f"/api/v1/products/{product.pk}/"
+    assert api_client.get(url).json()["name"] == "Studio Headphones"
+    assert api_client.get("/api/v1/products/").json()["results"][0]["name"] == "Studio Headphones"
+    sneak_rename(product, "Renamed Behind The Cache")
+    with django_assert_num_queries(0):
+        assert api_client.get(url).json()["name"] == "Studio Headphones"
+        list_body = api_client.get("/api/v1/products/").json()
+    assert list_body["results"][0]["name"] == "Studio Headphones"
+
+
+def test_staff_reads_are_never_cached(staff_client, product):
+    url = f"/api/v1/products/{product.pk}/"
+    staff_client.get(url)
+    sneak_rename(product, "Fresh For Staff")
+    assert staff_client.get(url).json()["name"] == "Fresh For Staff"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda product: product_update(product=product, changes={"price_cents": 1}),
+        lambda product: stock_adjust(product_id=product.pk, delta=1, reason="receipt", actor=None),
+        lambda product: stock_reserve(
+            lines=[StockLine(product.pk, 1)], actor=None, reference="o:1"
+        ),
+        lambda product: category_update(category=product.category, description="new"),
+    ],
+    ids=["product", "stock-adjust", "reservation", "category"],
+)
+def test_any_catalog_write_makes_next_read_fresh(
+    api_client, product, write, django_capture_on_commit_callbacks
+):
+    url = f"/api/v1/products/{product.pk}/"
+    api_client.get(url)
+    api_client.get("/api/v1/categories/tree/")
+    sneak_rename(product, "Seen After The Write")
+    with django_capture_on_commit_callbacks(execute=True):
+        write(Product.objects.get(pk=product.pk))
+    assert api_client.get(url).json()["name"] == "Seen After The Write"
+
+
+def test_api_write_invalidates(
+    api_client, staff_client, product, django_capture_on_commit_callbacks
+):
+    url = f"/api/v1/products/{product.pk}/"
+    assert api_client.get(url).json()["price_cents"] == product.price_cents
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.patch(url, {"price_cents": 777}, format="json")
+    assert api_client.get(url).json()["price_cents"] == 777
+
+
+def test_evicted_version_never_brings_old_entries_back(api_client, product):
+    url = f"/api/v1/products/{product.pk}/"
+    api_client.get(url)
+    old_version = cache.get(VERSION_KEY)
+    cache.delete(VERSION_KEY)
+    sneak_rename(product, "After Eviction")
+    assert api_client.get(url).json()["name"] == "After Eviction"
+    assert cache.get(VERSION_KEY) != old_version
+
+
+@pytest.mark.redis
+def test_cached_reads_live_in_redis(api_client, product):
+    from django_redis import get_redis_connection  # type: ignore[import-untyped]
+
+    api_client.get(f"/api/v1/products/{product.pk}/")
+    keys = get_redis_connection("default").keys("*catalog:*")
+    assert len(keys) == 2  # the version and the one response
+
+
+def test_cache_can_be_turned_off(api_client, product, settings):
+    settings.CATALOG_CACHE_SECONDS = 0
+    url = f"/api/v1/products/{product.pk}/"
+    api_client.get(url)
+    sneak_rename(product, "No Cache")
+    assert api_client.get(url).json()["name"] == "No Cache"

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from orders.models import CartItem, Order, OrderEvent, OrderItem
+from orders.pricing import PricedLine, line_total_cents, totals_for
+
+# --- cart --------------------------------------------------------------------------------------
+
+
+class CartProductOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price_cents = serializers.IntegerField()
+
+
+class CartItemOutputSerializer(serializers.ModelSerializer[CartItem]):
+    product = CartProductOutputSerializer()
+    line_total_cents = serializers.SerializerMethodField()
+    available = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CartItem
+        fields = ("id", "product", "quantity", "line_total_cents", "available")
+
+    def get_line_total_cents(self, item: CartItem) -> int:
+        return line_total_cents(unit_price_cents=item.product.price_cents, quantity=item.quantity)
+
+    def get_available(self, item: CartItem) -> int:
+        return int(item.product.stock.available)
+
+
+class CartOutputSerializer(serializers.Serializer[Any]):
+    items = CartItemOutputSerializer(many=True)
+    subtotal_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class CartItemAddInputSerializer(serializers.Serializer[Any]):
+    product = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class CartItemUpdateInputSerializer(serializers.Serializer[Any]):
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+class ShippingAddressSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    line1 = serializers.CharField(max_length=200)
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100)
+    postal_code = serializers.CharField(max_length=20)
+    country = serializers.RegexField(
+        r"^[A-Za-z]{2}$",
+        help_text="ISO 3166-1 alpha-2 code, e.g. `DE`.",
+        error_messages={"invalid": "Enter a two-letter ISO 3166-1 country code, e.g. DE."},
+    )
+
+    def validate_country(self, value: str) -> str:
+        return value.upper()
+
+
+class OrderPlaceInputSerializer(serializers.Serializer[Any]):
+    shipping_address = ShippingAddressSerializer()
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class OrderShipInputSerializer(serializers.Serializer[Any]):
+    carrier = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    tracking_number = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default=""
+    )
+
+
+class OrderCustomerOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
+class OrderItemOutputSerializer(serializers.ModelSerializer[OrderItem]):
+    class Meta:
+        model = OrderItem
+        fields = ("product", "sku", "name", "unit_price_cents", "quantity", "line_total_cents")
+
+
+class OrderEventOutputSerializer(serializers.ModelSerializer[OrderEvent]):
+    from_status = serializers.SerializerMethodField()
+    actor = serializers.PrimaryKeyRelatedField[Any](
+        read_only=True, allow_null=True, help_text="Who made the move; null for the system."
+    )
+
+    class Meta:
+        model = OrderEvent
+        fields = ("from_status", "to_status", "actor", "note", "created_at")
+
+    @extend_schema_field(serializers.ChoiceField(choices=Order.Status.choices, allow_null=True))
+    def get_from_status(self, event: OrderEvent) -> str | None:
+        """Null on the first event (the order was placed)."""
+        return event.from_status or None
+
+
+class OrderListOutputSerializer(serializers.ModelSerializer[Order]):
+    customer = OrderCustomerOutputSerializer(source="user")
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "number",
+            "status",
+            "customer",
+            "subtotal_cents",
+            "total_cents",
+            "currency",
+            "expires_at",
+            "created_at",
+            "updated_at",
+        )
+
+
+class OrderOutputSerializer(OrderListOutputSerializer):
+    items = OrderItemOutputSerializer(many=True)
+    shipping_address = ShippingAddressSerializer()
+    events = OrderEventOutputSerializer(many=True)
+    payments = serializers.SerializerMethodField()
+
+    class Meta(OrderListOutputSerializer.Meta):
+        fields = (  # type: ignore[assignment]
+            "id",
+            "number",
+            "status",
+            "customer",
+            "items",
+            "subtotal_cents",
+            "total_cents",
+            "currency",
+            "shipping_address",
+            "note",
+            "carrier",
+            "tracking_number",
+            "events",
+            "payments",
+            "expires_at",
+            "created_at",
+            "updated_at",
+        )
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_payments(self, order: Order) -> list[dict[str, Any]]:
+        """The order's charges and refunds (filled in once payments are wired)."""
+        return []
+
+
+def cart_representation(items: list[CartItem]) -> dict[str, Any]:
+    totals = totals_for(
+        PricedLine(unit_price_cents=item.product.price_cents, quantity=item.quantity)
+        for item in items
+    )
+    return {
+        "items": items,
+        "subtotal_cents": totals.subtotal_cents,
+        "currency": settings.STORE_CURRENCY,
+    }

@@ -1,0 +1,191 @@
+"""Thin views: validate, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.permissions import IsStaff
+from common.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_KEY_PARAMETER, idempotent
+from common.openapi import domain_error_responses
+from inventory.exceptions import InsufficientStock
+from orders import selectors, services
+from orders.exceptions import CartEmpty, EmailNotVerified, InvalidTransition, ProductUnavailable
+from orders.models import CartItem, Order
+
+from .filters import OrderFilter
+from .serializers import (
+    CartItemAddInputSerializer,
+    CartItemOutputSerializer,
+    CartItemUpdateInputSerializer,
+    CartOutputSerializer,
+    OrderListOutputSerializer,
+    OrderOutputSerializer,
+    OrderPlaceInputSerializer,
+    OrderShipInputSerializer,
+    cart_representation,
+)
+
+
+def _user(request: Request) -> User:
+    assert isinstance(request.user, User)  # IsAuthenticated ran first
+    return request.user
+
+
+# --- cart --------------------------------------------------------------------------------------
+
+
+class CartView(APIView):
+    @extend_schema(responses=CartOutputSerializer, operation_id="cart_retrieve")
+    def get(self, request: Request) -> Response:
+        items = list(selectors.cart_item_list(user=_user(request)))
+        return Response(CartOutputSerializer(cart_representation(items)).data)
+
+    @extend_schema(responses={204: None}, operation_id="cart_clear")
+    def delete(self, request: Request) -> Response:
+        services.cart_clear(user=_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CartItemListView(APIView):
+    @extend_schema(
+        request=CartItemAddInputSerializer,
+        responses={
+            201: CartItemOutputSerializer,
+            **domain_error_responses(ProductUnavailable, InsufficientStock),
+        },
+        operation_id="cart_items_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = CartItemAddInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.cart_item_add(
+            user=_user(request),
+            product_id=data.validated_data["product"],
+            quantity=data.validated_data["quantity"],
+        )
+        return Response(CartItemOutputSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class CartItemDetailView(APIView):
+    @extend_schema(
+        request=CartItemUpdateInputSerializer,
+        responses={
+            200: CartItemOutputSerializer,
+            **domain_error_responses(ProductUnavailable, InsufficientStock),
+        },
+        operation_id="cart_items_partial_update",
+    )
+    def patch(self, request: Request, item_id: int) -> Response:
+        data = CartItemUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            item = services.cart_item_update(
+                user=_user(request), item_id=item_id, quantity=data.validated_data["quantity"]
+            )
+        except CartItem.DoesNotExist:
+            raise Http404 from None
+        return Response(CartItemOutputSerializer(item).data)
+
+    @extend_schema(responses={204: None}, operation_id="cart_items_destroy")
+    def delete(self, request: Request, item_id: int) -> Response:
+        try:
+            services.cart_item_remove(user=_user(request), item_id=item_id)
+        except CartItem.DoesNotExist:
+            raise Http404 from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+class OrderViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Order]
+):
+    """Customers see their own orders, staff every order; anyone else's order answers 404."""
+
+    filterset_class = OrderFilter
+
+    def get_queryset(self) -> QuerySet[Order]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return Order.objects.none()
+        if self.action == "retrieve":
+            return selectors.order_detail_queryset(user=self.request.user)
+        return selectors.order_list(user=self.request.user)
+
+    def get_serializer_class(self) -> type[OrderListOutputSerializer]:
+        return OrderOutputSerializer if self.action == "retrieve" else OrderListOutputSerializer
+
+    def _detail(self, order_id: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
+        order = selectors.order_get(user=self.request.user, order_id=order_id)
+        return Response(OrderOutputSerializer(order).data, status=status_code)
+
+    @extend_schema(
+        request=OrderPlaceInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            201: OrderOutputSerializer,
+            **domain_error_responses(
+                CartEmpty,
+                ProductUnavailable,
+                EmailNotVerified,
+                InsufficientStock,
+                *IDEMPOTENCY_ERRORS,
+            ),
+        },
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        """Check out the cart: an order `pending` payment, its stock reserved, the cart emptied."""
+        data = OrderPlaceInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_place(
+            user=_user(request),
+            shipping_address=data.validated_data["shipping_address"],
+            note=data.validated_data["note"],
+        )
+        return self._detail(order.pk, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={200: OrderOutputSerializer, **domain_error_responses(InvalidTransition)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Owner or staff. Pending: the reserved stock is released. Paid: refunded and restocked."""
+        order = self.get_object()
+        services.order_cancel(order_id=order.pk, actor=_user(request))
+        return self._detail(order.pk)
+
+    @extend_schema(
+        request=OrderShipInputSerializer,
+        responses={200: OrderOutputSerializer, **domain_error_responses(InvalidTransition)},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    def ship(self, request: Request, pk: str) -> Response:
+        """Staff: paid → shipped, with the carrier and tracking number."""
+        data = OrderShipInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = self.get_object()
+        services.order_ship(order_id=order.pk, actor=_user(request), **data.validated_data)
+        return self._detail(order.pk)
+
+    @extend_schema(
+        request=None,
+        responses={200: OrderOutputSerializer, **domain_error_responses(InvalidTransition)},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    def deliver(self, request: Request, pk: str) -> Response:
+        """Staff: shipped → delivered."""
+        order = self.get_object()
+        services.order_deliver(order_id=order.pk, actor=_user(request))
+        return self._detail(order.pk)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from rest_framework import status
+
+from common.exceptions import ConflictError, DomainError
+
+
+class InvalidTransition(ConflictError):  # noqa: N818 (names the failure, as ARCHITECTURE.md asks)
+    code = "invalid_transition"
+    message = "The order cannot make this move from its current status."
+
+
+class CartEmpty(DomainError):  # noqa: N818
+    code = "cart_empty"
+    status_code = status.HTTP_400_BAD_REQUEST
+    message = "The cart is empty."
+
+
+class EmailNotVerified(DomainError):  # noqa: N818
+    code = "email_not_verified"
+    status_code = status.HTTP_403_FORBIDDEN
+    message = "Verify your email address before checking out."
+
+
+class ProductUnavailable(DomainError):  # noqa: N818
+    code = "product_unavailable"
+    status_code = status.HTTP_400_BAD_REQUEST
+    message = "This product is not for sale."

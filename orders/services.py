@@ -1,0 +1,398 @@
+"""Every state change of carts and orders.
+
+Locks are always taken in the same order, so no two services can deadlock: the cart row (per
+user), then the order row, then (last, inside `inventory.services`) the stock rows in product-id
+order. The stock call comes **last** in each transaction: a stock row's lock is then held only
+from that statement to the commit right after it, never across our own work. This is what lets
+a hot product sell at nearly the rate of many cold ones (see bench/bench_checkout.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from common.emails import send_email
+from common.exceptions import ErrorItem
+from inventory.exceptions import InsufficientStock, Shortage
+from inventory.models import Product
+from inventory.selectors import product_get_for_sale
+from inventory.services import (
+    StockLine,
+    stock_commit_sale,
+    stock_release,
+    stock_reserve,
+    stock_restock,
+)
+
+from . import models as order_models
+from .exceptions import CartEmpty, EmailNotVerified, InvalidTransition, ProductUnavailable
+from .models import Cart, CartItem, Order, OrderEvent, OrderItem
+from .pricing import PricedLine, format_money, totals_for
+
+_NUMBER_ATTEMPTS = 5
+_STATUS_EMAILS: dict[str, str] = {
+    Order.Status.SHIPPED: "order_shipped",
+    Order.Status.CANCELLED: "order_cancelled",
+    Order.Status.REFUNDED: "order_refunded",
+}
+EXPIRED_NOTE = "expired"
+
+
+# --- cart --------------------------------------------------------------------------------------
+
+
+def _cart_lock(*, user: User) -> Cart:
+    """The user's cart, created on first use, locked: a user's cart changes one at a time."""
+    cart, _ = Cart.objects.get_or_create(user=user)
+    return Cart.objects.select_for_update().get(pk=cart.pk)
+
+
+def _for_sale(*, product_id: int) -> Product:
+    try:
+        return product_get_for_sale(product_id=product_id)
+    except Product.DoesNotExist:
+        raise ProductUnavailable(
+            items=[ErrorItem(f"Product {product_id} is not for sale.", attr="product")]
+        ) from None
+
+
+def _check_available(*, product: Product, quantity: int) -> None:
+    """A cart reserves nothing; this refuses lines that could not be checked out right now."""
+    available = product.stock.available
+    if quantity > available:
+        raise InsufficientStock(
+            shortages=[
+                Shortage(
+                    product_id=product.pk,
+                    sku=product.sku,
+                    requested=quantity,
+                    available=available,
+                )
+            ]
+        )
+
+
+@transaction.atomic
+def cart_item_add(*, user: User, product_id: int, quantity: int) -> CartItem:
+    """Put `quantity` of a product in the cart; the same product again adds to its line."""
+    product = _for_sale(product_id=product_id)
+    cart = _cart_lock(user=user)
+    item = CartItem.objects.filter(cart=cart, product=product).first()
+    new_quantity = quantity + (item.quantity if item else 0)
+    _check_available(product=product, quantity=new_quantity)
+    if item is None:
+        item = CartItem.objects.create(cart=cart, product=product, quantity=new_quantity)
+    else:
+        item.quantity = new_quantity
+        item.save(update_fields=["quantity", "updated_at"])
+    item.product = product
+    return item
+
+
+@transaction.atomic
+def cart_item_update(*, user: User, item_id: int, quantity: int) -> CartItem:
+    """Set a line's quantity. Another user's line raises `CartItem.DoesNotExist` (→ 404)."""
+    cart = _cart_lock(user=user)
+    item = CartItem.objects.get(pk=item_id, cart=cart)
+    product = _for_sale(product_id=item.product_id)
+    _check_available(product=product, quantity=quantity)
+    item.quantity = quantity
+    item.save(update_fields=["quantity", "updated_at"])
+    item.product = product
+    return item
+
+
+@transaction.atomic
+def cart_item_remove(*, user: User, item_id: int) -> None:
+    cart = _cart_lock(user=user)
+    deleted, _ = CartItem.objects.filter(pk=item_id, cart=cart).delete()
+    if not deleted:
+        raise CartItem.DoesNotExist
+
+
+@transaction.atomic
+def cart_clear(*, user: User) -> None:
+    CartItem.objects.filter(cart__user=user).delete()
+
+
+# --- orders: checkout --------------------------------------------------------------------------
+
+
+def _violates(error: IntegrityError, constraint: str) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == constraint
+
+
+def _order_insert(**fields: Any) -> Order:
+    """Insert the order under a fresh random number, trying another one on a collision."""
+    for _ in range(_NUMBER_ATTEMPTS):
+        order = Order(number=order_models.order_number_generate(), **fields)
+        try:
+            with transaction.atomic():  # a savepoint: a collision must not spoil the checkout
+                order.save(force_insert=True)
+        except IntegrityError as error:
+            if not _violates(error, "orders_order_number_unique"):
+                raise
+            continue
+        return order
+    raise RuntimeError(f"No free order number after {_NUMBER_ATTEMPTS} attempts.")
+
+
+@transaction.atomic
+def order_place(*, user: User, shipping_address: Mapping[str, str], note: str = "") -> Order:
+    """Check out the user's cart: one order, every line's stock reserved, the cart emptied.
+
+    All or nothing: a short product (every one is named in the 409) leaves the cart, the stock
+    and the orders exactly as they were.
+    """
+    if not user.email_verified:
+        raise EmailNotVerified
+    cart = Cart.objects.select_for_update().filter(user=user).first()
+    lines = (
+        list(CartItem.objects.filter(cart=cart).select_related("product").order_by("product_id"))
+        if cart is not None
+        else []
+    )
+    if not lines:
+        raise CartEmpty
+    inactive = [line.product for line in lines if not line.product.is_active]
+    if inactive:
+        raise ProductUnavailable(
+            items=[
+                ErrorItem(f"{product.sku} is no longer for sale.", attr="items")
+                for product in inactive
+            ]
+        )
+
+    totals = totals_for(
+        PricedLine(unit_price_cents=line.product.price_cents, quantity=line.quantity)
+        for line in lines
+    )
+    order = _order_insert(
+        user=user,
+        currency=settings.STORE_CURRENCY,
+        subtotal_cents=totals.subtotal_cents,
+        total_cents=totals.total_cents,
+        shipping_address=dict(shipping_address),
+        note=note,
+        expires_at=timezone.now() + timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES),
+    )
+    items = OrderItem.objects.bulk_create(
+        OrderItem(
+            order=order,
+            product=line.product,
+            sku=line.product.sku,
+            name=line.product.name,
+            unit_price_cents=line.product.price_cents,
+            quantity=line.quantity,
+        )
+        for line in lines
+    )
+    OrderEvent.objects.create(order=order, from_status="", to_status=order.status, actor=user)
+    CartItem.objects.filter(cart=cart).delete()
+    send_email(
+        template="order_confirmation",
+        to=[user.email],
+        context=_email_context(order, user=user, items=items),
+    )
+    # Last: the stock rows stay locked only until the commit that follows.
+    stock_reserve(
+        lines=[StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines],
+        actor=user,
+        reference=_reference(order),
+    )
+    return order
+
+
+# --- orders: the state machine -----------------------------------------------------------------
+
+
+def _order_lock(order_id: Any) -> Order:
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .prefetch_related("items")
+        .get(pk=order_id)
+    )
+
+
+@transaction.atomic
+def order_transition(*, order_id: Any, to_status: str, actor: User | None, note: str = "") -> Order:
+    """The one place that changes `Order.status`: lock, check the table, write, log, notify.
+
+    Raises `Order.DoesNotExist` and `InvalidTransition`. Stock effects belong to the named
+    services that call this (`order_cancel`, `order_mark_paid`, …).
+    """
+    order = _order_lock(order_id)
+    if not order.can_transition_to(to_status):
+        raise InvalidTransition(
+            f"Order {order.number} is {order.status}; it cannot become {to_status}."
+        )
+    from_status = order.status
+    order.status = to_status
+    order.expires_at = None  # only a pending order expires
+    order.save(update_fields=["status", "expires_at", "updated_at"])
+    OrderEvent.objects.create(
+        order=order, from_status=from_status, to_status=to_status, actor=actor, note=note
+    )
+    template = _STATUS_EMAILS.get(to_status)
+    if template is not None:
+        send_email(
+            template=template,
+            to=[order.user.email],
+            context=_email_context(
+                order, user=order.user, items=list(order.items.all()), note=note
+            ),
+        )
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order_id: Any, actor: User | None, note: str = "") -> Order:
+    """pending → cancelled releases the reserved stock; paid → cancelled refunds and restocks."""
+    status = Order.objects.select_for_update().values_list("status", flat=True).get(pk=order_id)
+    was_paid = status == Order.Status.PAID
+    order = order_transition(
+        order_id=order_id, to_status=Order.Status.CANCELLED, actor=actor, note=note
+    )
+    if was_paid:
+        _refund_paid_order(order, actor=actor)
+    else:
+        stock_release(
+            lines=_stock_lines(order),
+            actor=actor,
+            reference=_reference(order),
+            note=note or "order cancelled",
+        )
+    return order
+
+
+def _refund_paid_order(order: Order, *, actor: User | None) -> None:
+    """Seam for the payments wiring: what cancelling an order that was already paid does.
+
+    Today the sold units go back on the shelf (the stock was sold, so nothing is released). The
+    coordinator adds the full refund here, under the order's row lock taken by `order_cancel`:
+    `payment_refund_begin(order_id=order.id, amount_cents=order.total_cents, user=actor)`,
+    with `payment_refund_execute` scheduled after commit.
+    """
+    stock_restock(
+        lines=_stock_lines(order),
+        actor=actor,
+        reference=_reference(order),
+        note="order cancelled after payment",
+    )
+
+
+@transaction.atomic
+def order_mark_paid(*, order_id: Any, actor: User | None, note: str = "") -> Order:
+    """pending → paid: the reserved units become sold (`stock_commit_sale`)."""
+    order = order_transition(order_id=order_id, to_status=Order.Status.PAID, actor=actor, note=note)
+    stock_commit_sale(lines=_stock_lines(order), actor=actor, reference=_reference(order))
+    return order
+
+
+@transaction.atomic
+def order_ship(
+    *, order_id: Any, actor: User | None, carrier: str = "", tracking_number: str = ""
+) -> Order:
+    """paid → shipped, keeping the carrier and tracking number (the shipped email shows them)."""
+    # Written first so the email sees them; a refused move rolls them back with everything else.
+    Order.objects.filter(pk=order_id).update(carrier=carrier, tracking_number=tracking_number)
+    return order_transition(order_id=order_id, to_status=Order.Status.SHIPPED, actor=actor)
+
+
+@transaction.atomic
+def order_deliver(*, order_id: Any, actor: User | None) -> Order:
+    """shipped → delivered."""
+    return order_transition(order_id=order_id, to_status=Order.Status.DELIVERED, actor=actor)
+
+
+@transaction.atomic
+def order_mark_refunded(
+    *, order_id: Any, actor: User | None, restock: bool, note: str = ""
+) -> Order:
+    """paid | shipped | delivered → refunded; `restock` puts the units back on hand."""
+    order = order_transition(
+        order_id=order_id, to_status=Order.Status.REFUNDED, actor=actor, note=note
+    )
+    if restock:
+        stock_restock(
+            lines=_stock_lines(order),
+            actor=actor,
+            reference=_reference(order),
+            note=note or "order refunded",
+        )
+    return order
+
+
+def order_expire_unpaid(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Cancel pending orders past `expires_at` (event note "expired"), releasing their stock.
+
+    One short transaction per order, so a crash halfway leaves every order either fully
+    cancelled or untouched (and still due). `SKIP LOCKED` lets two runs at once share the work
+    without waiting and without touching the same order; an order being paid at this moment is
+    locked and skipped, and the status check under the lock settles any race. Returns how many
+    orders were cancelled (at most `limit` per run; the rest wait for the next minute).
+    """
+    cutoff = now or timezone.now()
+    cancelled = 0
+    while cancelled < limit:
+        with transaction.atomic():
+            due = (
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(status=Order.Status.PENDING, expires_at__lte=cutoff)
+                .order_by("expires_at")
+                .only("id")
+                .first()
+            )
+            if due is None:
+                break
+            order_cancel(order_id=due.pk, actor=None, note=EXPIRED_NOTE)
+        cancelled += 1
+    return cancelled
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _reference(order: Order) -> str:
+    return f"order:{order.number}"
+
+
+def _stock_lines(order: Order) -> list[StockLine]:
+    return [
+        StockLine(product_id=item.product_id, quantity=item.quantity) for item in order.items.all()
+    ]
+
+
+def _email_context(
+    order: Order, *, user: User, items: list[OrderItem], note: str = ""
+) -> dict[str, Any]:
+    """JSON-serialisable (it travels in the Celery message): names and amounts, no instances."""
+    return {
+        "name": user.first_name or user.email,
+        "number": order.number,
+        "status": order.status,
+        "items": [
+            {
+                "sku": item.sku,
+                "name": item.name,
+                "quantity": item.quantity,
+                "line_total": format_money(cents=item.line_total_cents, currency=order.currency),
+            }
+            for item in items
+        ],
+        "total": format_money(cents=order.total_cents, currency=order.currency),
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "expired": note == EXPIRED_NOTE,
+        "expires_at": f"{order.expires_at:%Y-%m-%d %H:%M} UTC" if order.expires_at else None,
+        "order_url": f"{settings.FRONTEND_URL}/orders/{order.pk}",
+    }

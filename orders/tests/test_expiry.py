@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from inventory.models import StockLevel, StockMovement
+from orders import services
+from orders.models import Order, OrderEvent
+from orders.services import order_expire_unpaid, order_mark_paid
+from orders.tasks import expire_unpaid_orders
+
+pytestmark = pytest.mark.django_db
+
+
+def make_due(*orders):
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def reserved(product):
+    return StockLevel.objects.get(product=product).reserved
+
+
+def test_expiry_cancels_due_orders_and_releases_their_stock(
+    customer, product, place_order, django_capture_on_commit_callbacks
+):
+    due = place_order(customer, [(product, 2)])
+    not_yet = place_order(customer, [(product, 3)])
+    paid = place_order(customer, [(product, 1)])
+    order_mark_paid(order_id=paid.pk, actor=customer)
+    make_due(due)
+    Order.objects.filter(pk=paid.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    assert reserved(product) == 5
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_unpaid_orders.delay().get() == 1
+    statuses = dict(Order.objects.values_list("number", "status"))
+    assert statuses == {due.number: "cancelled", not_yet.number: "pending", paid.number: "paid"}
+    event = OrderEvent.objects.filter(order=due).latest("created_at", "id")
+    assert (event.from_status, event.to_status, event.actor, event.note) == (
+        "pending",
+        "cancelled",
+        None,
+        "expired",
+    )
+    assert reserved(product) == 3
+    release = StockMovement.objects.get(reason="release")
+    assert (release.delta_reserved, release.reference) == (-2, f"order:{due.number}")
+    (message,) = mail.outbox
+    assert message.subject == f"Order {due.number} cancelled"
+    assert "because it was not paid in time" in message.body
+
+
+def test_running_expiry_twice_is_harmless(customer, product, place_order):
+    orders = [place_order(customer, [(product, 1)]) for _ in range(3)]
+    make_due(*orders)
+    assert order_expire_unpaid() == 3
+    assert order_expire_unpaid() == 0
+    assert StockMovement.objects.filter(reason="release").count() == 3
+    assert OrderEvent.objects.filter(to_status="cancelled").count() == 3
+    assert reserved(product) == 0
+
+
+def test_a_run_is_bounded_and_the_next_one_continues(customer, product, place_order):
+    orders = [place_order(customer, [(product, 1)]) for _ in range(3)]
+    make_due(*orders)
+    assert order_expire_unpaid(limit=2) == 2
+    assert order_expire_unpaid(limit=2) == 1
+    assert reserved(product) == 0
+
+
+def test_a_crash_halfway_leaves_each_order_done_or_untouched(
+    customer, product, place_order, monkeypatch
+):
+    orders = [place_order(customer, [(product, 1)]) for _ in range(3)]
+    make_due(*orders)
+    real_release = services.stock_release  # type: ignore[attr-defined]
+    calls = []
+
+    def release_then_die(**kwargs):
+        calls.append(kwargs["reference"])
+        if len(calls) == 2:  # stands in for the worker dying in the middle of the second order
+            raise SystemExit("worker killed")
+        real_release(**kwargs)
+
+    monkeypatch.setattr(services, "stock_release", release_then_die)
+    with pytest.raises(SystemExit):
+        order_expire_unpaid()
+    assert Order.objects.filter(status="cancelled").count() == 1
+    assert reserved(product) == 2
+    monkeypatch.setattr(services, "stock_release", real_release)
+    assert order_expire_unpaid() == 2
+    assert Order.objects.filter(status="cancelled").count() == 3
+    assert StockMovement.objects.filter(reason="release").count() == 3
+    assert reserved(product) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_expiry_runs_at_once_cancel_each_order_once(customer, make_product, place_order):
+    product = make_product(on_hand=50)
+    orders = [place_order(customer, [(product, 1)]) for _ in range(12)]
+    make_due(*orders)
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            counts.append(order_expire_unpaid())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(counts) == 12
+    assert Order.objects.filter(status="cancelled").count() == 12
+    assert OrderEvent.objects.filter(to_status="cancelled").count() == 12
+    assert StockMovement.objects.filter(reason="release").count() == 12
+    assert reserved(product) == 0
