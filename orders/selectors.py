@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from accounts.permissions import owned_or_all_for_staff
+from payments.selectors import payment_list_for_orders
 
 from .models import CartItem, Order
 
@@ -34,5 +35,8 @@ def order_detail_queryset(*, user: User | Any) -> QuerySet[Order]:
 
 
 def order_get(*, user: User | Any, order_id: Any) -> Order:
-    """One visible order with everything its detail shows; raises `Order.DoesNotExist` (→ 404)."""
-    return order_detail_queryset(user=user).get(pk=order_id)
+    """One visible order with everything its detail shows, its charges and refunds included (as
+    `payment_list`); raises `Order.DoesNotExist` (→ 404)."""
+    order = order_detail_queryset(user=user).get(pk=order_id)
+    order.payment_list = payment_list_for_orders(order_ids=[order.pk]).get(order.pk, [])  # type: ignore[attr-defined]
+    return order

@@ -9,12 +9,16 @@ a hot product sell at nearly the rate of many cold ones (see bench/bench_checkou
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
@@ -30,9 +34,28 @@ from inventory.services import (
     stock_reserve,
     stock_restock,
 )
+from payments.exceptions import PaymentDeclined, PaymentInProgress, RefundExceedsCaptured
+from payments.models import Payment
+from payments.selectors import payment_get, pending_charges
+from payments.services import (
+    payment_captured_cents,
+    payment_charge_begin,
+    payment_charge_execute,
+    payment_refund_begin,
+    payment_refund_execute,
+    payment_settle,
+)
 
 from . import models as order_models
-from .exceptions import CartEmpty, EmailNotVerified, InvalidTransition, ProductUnavailable
+from .exceptions import (
+    CartEmpty,
+    EmailNotVerified,
+    InvalidTransition,
+    OrderExpired,
+    PartialRestock,
+    ProductUnavailable,
+    RefundFailed,
+)
 from .models import Cart, CartItem, Order, OrderEvent, OrderItem
 from .pricing import PricedLine, format_money, totals_for
 
@@ -43,6 +66,10 @@ _STATUS_EMAILS: dict[str, str] = {
     Order.Status.REFUNDED: "order_refunded",
 }
 EXPIRED_NOTE = "expired"
+# Statuses from which money can go back (API.md: refund on paid, shipped or delivered).
+_REFUNDABLE = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED})
+
+logger = logging.getLogger(__name__)
 
 
 # --- cart --------------------------------------------------------------------------------------
@@ -254,39 +281,28 @@ def order_transition(*, order_id: Any, to_status: str, actor: User | None, note:
     return order
 
 
-@transaction.atomic
 def order_cancel(*, order_id: Any, actor: User | None, note: str = "") -> Order:
-    """pending → cancelled releases the reserved stock; paid → cancelled refunds and restocks."""
-    status = Order.objects.select_for_update().values_list("status", flat=True).get(pk=order_id)
-    was_paid = status == Order.Status.PAID
-    order = order_transition(
-        order_id=order_id, to_status=Order.Status.CANCELLED, actor=actor, note=note
-    )
-    if was_paid:
-        _refund_paid_order(order, actor=actor)
-    else:
-        stock_release(
-            lines=_stock_lines(order),
-            actor=actor,
-            reference=_reference(order),
-            note=note or "order cancelled",
-        )
-    return order
-
-
-def _refund_paid_order(order: Order, *, actor: User | None) -> None:
-    """Seam for the payments wiring: what cancelling an order that was already paid does.
-
-    Today the sold units go back on the shelf (the stock was sold, so nothing is released). The
-    coordinator adds the full refund here, under the order's row lock taken by `order_cancel`:
-    `payment_refund_begin(order_id=order.id, amount_cents=order.total_cents, user=actor)`,
-    with `payment_refund_execute` scheduled after commit.
-    """
-    stock_restock(
-        lines=_stock_lines(order),
-        actor=actor,
-        reference=_reference(order),
-        note="order cancelled after payment",
+    """pending → cancelled releases the reserved stock; paid → cancelled refunds in full through
+    the gateway and puts the units back on hand (see `_refund_through_gateway`)."""
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        if order.status != Order.Status.PAID:
+            if _charge_in_flight(order):
+                raise PaymentInProgress(
+                    f"Order {order.number} is being paid right now; try again in a moment."
+                )
+            order = order_transition(
+                order_id=order_id, to_status=Order.Status.CANCELLED, actor=actor, note=note
+            )
+            stock_release(
+                lines=_stock_lines(order),
+                actor=actor,
+                reference=_reference(order),
+                note=note or "order cancelled",
+            )
+            return order
+    return _refund_through_gateway(
+        order_id=order_id, actor=actor, amount_cents=None, restock=True, note=note, cancel=True
     )
 
 
@@ -348,6 +364,8 @@ def order_expire_unpaid(*, now: datetime | None = None, limit: int = 1000) -> in
             due = (
                 Order.objects.select_for_update(skip_locked=True)
                 .filter(status=Order.Status.PENDING, expires_at__lte=cutoff)
+                # An order whose charge is in flight waits for its outcome (reconciliation).
+                .exclude(Exists(pending_charges().filter(order_id=OuterRef("pk"))))
                 .order_by("expires_at")
                 .only("id")
                 .first()
@@ -357,6 +375,184 @@ def order_expire_unpaid(*, now: datetime | None = None, limit: int = 1000) -> in
             order_cancel(order_id=due.pk, actor=None, note=EXPIRED_NOTE)
         cancelled += 1
     return cancelled
+
+
+# --- payments: pay, refund, and outcomes the gateway reports later ----------------------------
+#
+# No transaction or row lock is held while a gateway answers. Each flow is three steps: a short
+# transaction under the order's lock records a pending payment; the gateway is called outside
+# any transaction (the payment id is its idempotency key); a second short transaction under the
+# order's lock settles the payment and moves the order. A crash or timeout between the steps
+# leaves a pending payment, which reconciliation settles later and `order_on_payment_event`
+# applies: no order is paid without a succeeded charge, no succeeded charge is left on an order
+# that is not paid (it is refunded). Locks: the order row first, then payment rows.
+
+
+def order_pay(*, order_id: Any, user: User, payment_method_id: UUID) -> Order:
+    """pending → paid by charging exactly the order's total with one of the user's methods.
+
+    Raises `Order.DoesNotExist` for another user's order, `InvalidTransition` unless pending,
+    `OrderExpired`, `PaymentInProgress` while another charge of the order is in flight,
+    `PaymentDeclined` (the failed charge is recorded first) and `PaymentGatewayError`.
+    """
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        if order.user_id != user.pk:
+            raise Order.DoesNotExist
+        if not order.can_transition_to(Order.Status.PAID):
+            raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot be paid.")
+        if order.expires_at is not None and order.expires_at <= timezone.now():
+            raise OrderExpired(f"Order {order.number} expired unpaid.")
+        charge = payment_charge_begin(
+            user=user,
+            payment_method_id=payment_method_id,
+            order_id=order.pk,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+        )
+    result = payment_charge_execute(payment_id=charge.pk)
+    with transaction.atomic():
+        _order_lock(order_id)
+        charge = payment_settle(payment_id=charge.pk, result=result)
+        order = _apply_charge(order_id=order_id, charge=charge, actor=user)
+    if charge.status == Payment.Status.FAILED:
+        raise PaymentDeclined(charge.failure_code or "card_declined")
+    return order
+
+
+def order_refund(
+    *,
+    order_id: Any,
+    actor: User | None,
+    amount_cents: int | None = None,
+    restock: bool = False,
+    reason: str = "",
+) -> Order:
+    """Refund a paid, shipped or delivered order through the gateway, in full (the default) or
+    in part. A refund that leaves nothing captured moves the order to `refunded` (restocking
+    its units if asked); a partial one keeps the status and is recorded as a refund payment.
+    Never more than what was captured and not yet refunded (`RefundExceedsCaptured`)."""
+    return _refund_through_gateway(
+        order_id=order_id,
+        actor=actor,
+        amount_cents=amount_cents,
+        restock=restock,
+        note=reason,
+        cancel=False,
+    )
+
+
+def _refund_through_gateway(
+    *,
+    order_id: Any,
+    actor: User | None,
+    amount_cents: int | None,
+    restock: bool,
+    note: str,
+    cancel: bool,
+) -> Order:
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        allowed = {Order.Status.PAID} if cancel else _REFUNDABLE
+        if order.status not in allowed:
+            action = "cancelled" if cancel else "refunded"
+            raise InvalidTransition(
+                f"Order {order.number} is {order.status}; it cannot be {action}."
+            )
+        refundable = payment_captured_cents(order_id=order.pk)
+        if cancel and refundable == 0:
+            # Paid without money captured here (e.g. marked paid by hand): nothing to send back.
+            return _cancel_paid(order, actor=actor, note=note)
+        amount = refundable if amount_cents is None else amount_cents
+        if restock and amount < refundable:
+            raise PartialRestock
+        refund = payment_refund_begin(order_id=order.pk, amount_cents=amount, user=actor)
+    result = payment_refund_execute(payment_id=refund.pk)
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        refund = payment_settle(payment_id=refund.pk, result=result)
+        if refund.status == Payment.Status.SUCCEEDED:
+            order = _apply_refund(order, actor=actor, restock=restock, note=note, cancel=cancel)
+    if refund.status == Payment.Status.FAILED:
+        raise RefundFailed(f"The gateway refused the refund ({refund.failure_code}).")
+    return order
+
+
+def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
+    """Apply a payment outcome learnt later (a webhook, reconciliation). Idempotent: applying
+    the same outcome twice, or after the synchronous flow applied it, changes nothing."""
+    with transaction.atomic():
+        try:
+            order = _order_lock(order_id)
+        except Order.DoesNotExist:
+            logger.error("payment event for an unknown order", extra={"order_id": str(order_id)})
+            return
+        payment = payment_get(payment_id=payment_id)
+        if payment.status != Payment.Status.SUCCEEDED:
+            return  # a failed charge leaves the order pending; a failed refund changes nothing
+        if payment.kind == Payment.Kind.CHARGE:
+            _apply_charge(order_id=order.pk, charge=payment, actor=None)
+        else:
+            _apply_refund(
+                order,
+                actor=None,
+                restock=order.status == Order.Status.PAID,  # the units never left the shelf
+                note="refund settled by the gateway",
+                cancel=False,
+            )
+
+
+def _apply_charge(*, order_id: Any, charge: Payment, actor: User | None) -> Order:
+    """Under the order's lock: a succeeded charge pays a pending order; on an order that is no
+    longer payable (cancelled meanwhile) the money goes back (reconciliation sends the refund)."""
+    order = _order_lock(order_id)
+    if charge.status != Payment.Status.SUCCEEDED:
+        return order
+    if order.status == Order.Status.PENDING:
+        return order_mark_paid(order_id=order.pk, actor=actor, note="payment received")
+    if order.status in _REFUNDABLE:
+        return order  # already applied
+    logger.warning(
+        "charge succeeded on an order that is no longer payable; refunding it",
+        extra={"order_id": str(order.pk), "payment_id": str(charge.pk), "status": order.status},
+    )
+    with contextlib.suppress(RefundExceedsCaptured):  # already being refunded
+        payment_refund_begin(order_id=order.pk, amount_cents=charge.amount_cents, user=None)
+    return order
+
+
+def _apply_refund(
+    order: Order, *, actor: User | None, restock: bool, note: str, cancel: bool
+) -> Order:
+    """Under the order's lock, after a refund succeeded: cancel (a paid order's cancel) or mark
+    refunded once nothing captured is left; a partial refund leaves the order as it is."""
+    if cancel and order.status == Order.Status.PAID:
+        return _cancel_paid(order, actor=actor, note=note)
+    if payment_captured_cents(order_id=order.pk) == 0 and order.can_transition_to(
+        Order.Status.REFUNDED
+    ):
+        return order_mark_refunded(
+            order_id=order.pk, actor=actor, restock=restock, note=note or "refunded"
+        )
+    return order
+
+
+def _cancel_paid(order: Order, *, actor: User | None, note: str) -> Order:
+    """paid → cancelled: the sold units go back on hand."""
+    order = order_transition(
+        order_id=order.pk, to_status=Order.Status.CANCELLED, actor=actor, note=note
+    )
+    stock_restock(
+        lines=_stock_lines(order),
+        actor=actor,
+        reference=_reference(order),
+        note="order cancelled after payment",
+    )
+    return order
+
+
+def _charge_in_flight(order: Order) -> bool:
+    return pending_charges().filter(order_id=order.pk).exists()
 
 
 # --- helpers -----------------------------------------------------------------------------------

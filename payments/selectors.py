@@ -25,6 +25,16 @@ def payment_list(*, user: User | Any) -> QuerySet[Payment]:
     return owned_or_all_for_staff(Payment.objects.all(), user).order_by("-created_at", "id")
 
 
+def payment_get(*, payment_id: UUID) -> Payment:
+    """One payment by id; raises `Payment.DoesNotExist`."""
+    return Payment.objects.get(pk=payment_id)
+
+
+def pending_charges() -> QuerySet[Payment]:
+    """Charges whose outcome is not known yet (in flight, or left by a timeout or a crash)."""
+    return Payment.objects.filter(kind=Payment.Kind.CHARGE, status=Payment.Status.PENDING)
+
+
 def payment_list_for_orders(*, order_ids: Iterable[UUID]) -> dict[UUID, list[Payment]]:
     """Each order's payments, oldest first, in one query (for order pages and lists)."""
     by_order: dict[UUID, list[Payment]] = defaultdict(list)

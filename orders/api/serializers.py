@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.pricing import PricedLine, line_total_cents, totals_for
+from payments.api.serializers import PaymentOutputSerializer
 
 # --- cart --------------------------------------------------------------------------------------
 
@@ -154,10 +155,11 @@ class OrderOutputSerializer(OrderListOutputSerializer):
             "updated_at",
         )
 
-    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    @extend_schema_field(PaymentOutputSerializer(many=True))
     def get_payments(self, order: Order) -> list[dict[str, Any]]:
-        """The order's charges and refunds (filled in once payments are wired)."""
-        return []
+        """The order's charges and refunds, oldest first (`selectors.order_get` loads them)."""
+        payments = getattr(order, "payment_list", [])
+        return PaymentOutputSerializer(payments, many=True).data  # type: ignore[return-value]
 
 
 def cart_representation(items: list[CartItem]) -> dict[str, Any]:
@@ -170,3 +172,19 @@ def cart_representation(items: list[CartItem]) -> dict[str, Any]:
         "subtotal_cents": totals.subtotal_cents,
         "currency": settings.STORE_CURRENCY,
     }
+
+
+class OrderPayInputSerializer(serializers.Serializer[dict[str, Any]]):
+    payment_method = serializers.UUIDField(help_text="One of your saved payment methods.")
+
+
+class OrderRefundInputSerializer(serializers.Serializer[dict[str, Any]]):
+    amount_cents = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Omit for a full refund of what is still captured.",
+    )
+    restock = serializers.BooleanField(
+        help_text="Put the order's units back on hand (full refunds only)."
+    )
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -19,8 +20,23 @@ from common.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_KEY_PARAMETER, id
 from common.openapi import domain_error_responses
 from inventory.exceptions import InsufficientStock
 from orders import selectors, services
-from orders.exceptions import CartEmpty, EmailNotVerified, InvalidTransition, ProductUnavailable
+from orders.exceptions import (
+    CartEmpty,
+    EmailNotVerified,
+    InvalidTransition,
+    OrderExpired,
+    PartialRestock,
+    ProductUnavailable,
+    RefundFailed,
+)
 from orders.models import CartItem, Order
+from payments.exceptions import (
+    PaymentDeclined,
+    PaymentGatewayError,
+    PaymentInProgress,
+    PaymentMethodNotFound,
+    RefundExceedsCaptured,
+)
 
 from .filters import OrderFilter
 from .serializers import (
@@ -30,7 +46,9 @@ from .serializers import (
     CartOutputSerializer,
     OrderListOutputSerializer,
     OrderOutputSerializer,
+    OrderPayInputSerializer,
     OrderPlaceInputSerializer,
+    OrderRefundInputSerializer,
     OrderShipInputSerializer,
     cart_representation,
 )
@@ -126,8 +144,14 @@ class OrderViewSet(
         return OrderOutputSerializer if self.action == "retrieve" else OrderListOutputSerializer
 
     def _detail(self, order_id: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
-        order = selectors.order_get(user=self.request.user, order_id=order_id)
+        try:
+            order = selectors.order_get(user=self.request.user, order_id=order_id)
+        except (Order.DoesNotExist, ValidationError):
+            raise Http404 from None
         return Response(OrderOutputSerializer(order).data, status=status_code)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._detail(kwargs["pk"])
 
     @extend_schema(
         request=OrderPlaceInputSerializer,
@@ -188,4 +212,69 @@ class OrderViewSet(
         """Staff: shipped → delivered."""
         order = self.get_object()
         services.order_deliver(order_id=order.pk, actor=_user(request))
+        return self._detail(order.pk)
+
+    @extend_schema(
+        request=OrderPayInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            200: OrderOutputSerializer,
+            **domain_error_responses(
+                PaymentMethodNotFound,
+                InvalidTransition,
+                OrderExpired,
+                PaymentInProgress,
+                PaymentDeclined,
+                PaymentGatewayError,
+                *IDEMPOTENCY_ERRORS,
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def pay(self, request: Request, pk: str) -> Response:
+        """Owner: charge the order's total with a saved method; pending → paid, stock sold.
+        A decline answers 402 with the gateway's code and the order stays pending."""
+        data = OrderPayInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = self.get_object()
+        try:
+            services.order_pay(
+                order_id=order.pk,
+                user=_user(request),
+                payment_method_id=data.validated_data["payment_method"],
+            )
+        except Order.DoesNotExist:
+            raise Http404 from None  # staff may see the order, but only its owner pays it
+        return self._detail(order.pk)
+
+    @extend_schema(
+        request=OrderRefundInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            200: OrderOutputSerializer,
+            **domain_error_responses(
+                RefundExceedsCaptured,
+                PartialRestock,
+                InvalidTransition,
+                RefundFailed,
+                PaymentGatewayError,
+                *IDEMPOTENCY_ERRORS,
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    @idempotent
+    def refund(self, request: Request, pk: str) -> Response:
+        """Staff: refund a paid, shipped or delivered order, in full (→ refunded) or in part."""
+        data = OrderRefundInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = self.get_object()
+        services.order_refund(
+            order_id=order.pk,
+            actor=_user(request),
+            amount_cents=data.validated_data.get("amount_cents"),
+            restock=data.validated_data["restock"],
+            reason=data.validated_data["reason"],
+        )
         return self._detail(order.pk)

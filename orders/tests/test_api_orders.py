@@ -96,7 +96,7 @@ def test_detail_runs_a_fixed_number_of_queries(
     big = place_order(customer, [(make_product(), 1) for _ in range(6)])
     order_cancel(order_id=big.pk, actor=customer)
     for order in (small, big):
-        with django_assert_num_queries(4):  # user, order, items, events
+        with django_assert_num_queries(5):  # user, order, items, events, payments
             assert customer_client.get(url(order)).status_code == 200
 
 
