@@ -47,7 +47,11 @@ def make_user(db: None) -> Callable[..., User]:
         fields.setdefault("password", "correct-horse-battery-staple")
         if verified:
             fields.setdefault("email_verified_at", timezone.now())
-        return User.objects.create_user(role=role, **fields)
+        from accounts.roles import sync_role_groups
+
+        user = User.objects.create_user(role=role, **fields)
+        sync_role_groups(user)  # staff are in the Staff group, as the services make them
+        return user
 
     return make
 

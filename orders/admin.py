@@ -20,10 +20,11 @@ from .pricing import format_money
 
 
 class OrderActionForm(ActionForm):
-    """The action bar's extra fields: used by "ship" (and ignored by the other actions)."""
+    """The action bar's extra fields: carrier and tracking for "ship", restock for "refund"."""
 
     carrier = forms.CharField(max_length=100, required=False)
     tracking_number = forms.CharField(max_length=100, required=False)
+    restock = forms.BooleanField(required=False, help_text="refund: put the units back on hand")
 
 
 class _ReadOnlyInline(admin.TabularInline[Any, Any]):
@@ -78,7 +79,7 @@ class OrderAdmin(admin.ModelAdmin[Order]):
     ordering = ("-created_at",)
     inlines = (OrderItemInline, OrderEventInline)
     action_form = OrderActionForm
-    actions = ("ship", "deliver", "cancel")
+    actions = ("ship", "deliver", "cancel", "refund")
     readonly_fields = (
         "number",
         "user",
@@ -147,4 +148,19 @@ class OrderAdmin(admin.ModelAdmin[Order]):
                 order_id=order.pk, actor=user, note="cancelled by staff"
             ),
             "cancelled",
+        )
+
+    @admin.action(
+        permissions=["change"],
+        description="Refund selected paid, shipped or delivered orders in full",
+    )
+    def refund(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        restock = request.POST.get("restock") == "on"
+        _run(
+            request,
+            queryset,
+            lambda order, user: services.order_refund(
+                order_id=order.pk, actor=user, restock=restock, reason="refunded by staff"
+            ),
+            "refunded",
         )

@@ -427,3 +427,21 @@ def test_unknown_order_events_are_ignored():
 
     order_on_payment_event(payment_id=uuid.uuid4(), order_id=uuid.uuid4())
     assert Order.objects.count() == 0
+
+
+def test_staff_refund_from_the_order_console_goes_through_the_service(staff, paid_order):
+    from django.test import Client
+
+    web = Client()
+    web.force_login(staff)  # a staff member, not an admin: the Staff group allows it
+    response = web.post(
+        "/admin/orders/order/",
+        {"action": "refund", "_selected_action": [str(paid_order.pk)], "restock": "on"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    order = Order.objects.get(pk=paid_order.pk)
+    assert order.status == Order.Status.REFUNDED
+    assert order.events.values_list("note", flat=True).last() == "refunded by staff"
+    assert Payment.objects.get(kind=Payment.Kind.REFUND).status == Payment.Status.SUCCEEDED
+    assert stock_of(order) == (10, 0)

@@ -1,0 +1,42 @@
+"""What a staff member (not an admin) can reach in /admin/, across the apps."""
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_web(staff):
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/orders/order/",
+        "/admin/payments/payment/",
+        "/admin/payments/paymentmethod/",
+        "/admin/accounts/user/",
+    ],
+)
+def test_staff_can_open_the_consoles_of_their_work(staff_web, path):
+    assert staff_web.get(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/auth/group/", "/admin/payments/webhookevent/", "/admin/accounts/user/add/"],
+)
+def test_staff_cannot_reach_what_is_not_theirs(staff_web, path):
+    assert staff_web.get(path).status_code == 403
+
+
+def test_a_customer_cannot_enter_the_admin(customer):
+    client = Client()
+    client.force_login(customer)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
