@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection
-from django.db.models import F, OrderBy, Q, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from .models import Category, Product, StockLevel, StockMovement
@@ -54,9 +54,13 @@ def category_descendant_ids(*, category: Category) -> QuerySet[Category, int]:
     )
 
 
-def category_get_by_id_or_slug(*, value: str) -> Category | None:
-    lookup = Q(pk=int(value)) if value.isdigit() else Q(slug=value)
-    return Category.objects.filter(lookup).first()
+def _category_lookup(value: str) -> Q:
+    return Q(pk=int(value)) if value.isdigit() else Q(slug=value)
+
+
+def category_exists(*, value: str) -> bool:
+    """Whether a category id or slug names a category."""
+    return Category.objects.filter(_category_lookup(value)).exists()
 
 
 _trigram_available: dict[str, bool] = {}
@@ -74,7 +78,7 @@ def trigram_available() -> bool:
 
 @dataclass(frozen=True)
 class ProductFilters:
-    category: Category | None = None
+    category: str = ""  # an id or a slug; with all its descendants
     min_price: int | None = None
     max_price: int | None = None
     in_stock: bool | None = None
@@ -104,11 +108,15 @@ def product_list(*, staff: bool, filters: ProductFilters) -> QuerySet[Product]:
         products = products.filter(is_active=True)
     elif filters.is_active is not None:
         products = products.filter(is_active=filters.is_active)
-    if filters.category is not None:
-        # An id list from the (small) category table lets the count use an index-only scan.
+    if filters.category:
+        # The subtree as an id list from the small category table (no separate lookup query),
+        # so the count is an index-only scan of (category, is_active).
+        tree_path = Category.objects.filter(_category_lookup(filters.category)).values("tree_path")[
+            :1
+        ]
         products = products.filter(
             category_id__in=Category.objects.filter(
-                tree_path__startswith=filters.category.tree_path
+                tree_path__startswith=Subquery(tree_path)
             ).values("id")
         )
     if filters.min_price is not None:

@@ -102,3 +102,33 @@ def test_cache_can_be_turned_off(api_client, product, settings):
     api_client.get(url)
     sneak_rename(product, "No Cache")
     assert api_client.get(url).json()["name"] == "No Cache"
+
+
+def test_jwt_catalog_reads_remember_checked_tokens_briefly(product, make_user,
+                                                          django_assert_num_queries):
+    from conftest import client_for
+    from inventory.api.authentication import forget_checked_tokens
+
+    forget_checked_tokens()
+    client = client_for(make_user("customer"))
+    url = f"/api/v1/products/{product.pk}/"
+    with django_assert_num_queries(2):  # the user, the product
+        client.get(url)
+    with django_assert_num_queries(0):  # token remembered, response cached
+        assert client.get(url).status_code == 200
+    forget_checked_tokens()
+
+
+def test_catalog_writes_still_check_the_user_every_time(product, staff,
+                                                        django_capture_on_commit_callbacks):
+    from conftest import client_for
+    from inventory.api.authentication import forget_checked_tokens
+
+    forget_checked_tokens()
+    client = client_for(staff)
+    assert client.get(f"/api/v1/products/{product.pk}/").status_code == 200
+    staff.is_active = False
+    staff.save()
+    response = client.patch(f"/api/v1/products/{product.pk}/", {"price_cents": 1}, format="json")
+    assert response.status_code == 401
+    forget_checked_tokens()

@@ -315,3 +315,29 @@ def test_audit_stock_reports_drift(product, make_product, allow_stock_drift):
         "last movement left 10 / 0",
         f"ORPHAN-1 (product {other.pk}): no stock level",
     ]
+
+
+def product_indexes():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'inventory_product' "
+            "ORDER BY indexname"
+        )
+        return cursor.fetchall()
+
+
+def test_bulk_import_rebuilds_the_indexes(monkeypatch, tmp_path, make_product):
+    from inventory import catalog_csv
+
+    make_product(sku="KEEP-1", name="Existing Lamp")
+    before = product_indexes()
+    monkeypatch.setattr(catalog_csv, "BULK_MIN_ROWS", 1)
+    result = import_catalog(SAMPLE)
+    assert (result.created, result.ok) == (200, True)
+    assert product_indexes() == before
+    assert Product.objects.filter(search_vector="headphones").exists()
+    # The rebuilt unique index still refuses a case-insensitive duplicate.
+    bad = write(
+        tmp_path, "keep-1,Dup,Home,1.00,USD,1,0,true,,", "KEEP-1,Dup,Home,1.00,USD,1,0,true,,"
+    )
+    assert not import_catalog(bad).ok
