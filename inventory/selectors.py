@@ -102,53 +102,57 @@ def _attr_values(value: str) -> list[Any]:
 
 
 def product_list(*, staff: bool, filters: ProductFilters) -> QuerySet[Product]:
-    """Visible products, filtered; best search match first unless an ordering is asked for."""
-    products = Product.objects.all()
+    """Visible products, filtered; best search match first unless an ordering is asked for.
+
+    Conditions are collected and applied in one `filter()` (each queryset clone costs time on
+    the hot path of the catalog list).
+    """
+    conditions: list[Q] = []
+    aliases: dict[str, Any] = {}
     if not staff:
-        products = products.filter(is_active=True)
+        conditions.append(Q(is_active=True))
     elif filters.is_active is not None:
-        products = products.filter(is_active=filters.is_active)
+        conditions.append(Q(is_active=filters.is_active))
     if filters.category:
         # The subtree as an id list from the small category table (no separate lookup query),
         # so the count is an index-only scan of (category, is_active).
         tree_path = Category.objects.filter(_category_lookup(filters.category)).values("tree_path")[
             :1
         ]
-        products = products.filter(
-            category_id__in=Category.objects.filter(
-                tree_path__startswith=Subquery(tree_path)
-            ).values("id")
-        )
+        subtree = Category.objects.filter(tree_path__startswith=Subquery(tree_path))
+        conditions.append(Q(category_id__in=subtree.values("id")))
     if filters.min_price is not None:
-        products = products.filter(price_cents__gte=filters.min_price)
+        conditions.append(Q(price_cents__gte=filters.min_price))
     if filters.max_price is not None:
-        products = products.filter(price_cents__lte=filters.max_price)
+        conditions.append(Q(price_cents__lte=filters.max_price))
     if filters.in_stock is True:
-        products = products.filter(stock__on_hand__gt=F("stock__reserved"))
+        conditions.append(Q(stock__on_hand__gt=F("stock__reserved")))
     elif filters.in_stock is False:
-        products = products.filter(stock__on_hand__lte=F("stock__reserved"))
+        conditions.append(Q(stock__on_hand__lte=F("stock__reserved")))
     for key, value in filters.attrs:
         match = Q()
         for candidate in _attr_values(value):
             match |= Q(metadata__contains={key: candidate})
-        products = products.filter(match)
+        conditions.append(match)
     if filters.sku:
-        products = products.alias(sku_lower=Lower("sku")).filter(sku_lower=filters.sku.lower())
+        aliases["sku_lower"] = Lower("sku")
+        conditions.append(Q(sku_lower=filters.sku.lower()))
     order: list[Any] = []
     if filters.search:
         query = SearchQuery(filters.search, config=SEARCH_CONFIG, search_type="websearch")
         matches = Q(search_vector=query)
-        products = products.alias(rank=SearchRank(F("search_vector"), query))
+        aliases["rank"] = SearchRank(F("search_vector"), query)
         order = [OrderBy(F("rank"), descending=True)]
         if trigram_available():
             # A typo ("headphnes") still finds the product by trigram similarity of its name.
-            products = products.alias(similarity=TrigramWordSimilarity(filters.search, "name"))
+            aliases["similarity"] = TrigramWordSimilarity(filters.search, "name")
             matches |= Q(name__trigram_word_similar=filters.search)
             order.append(OrderBy(F("similarity"), descending=True))
-        products = products.filter(matches)
+        conditions.append(matches)
     if filters.ordering:
         order = [filters.ordering]
-    return products.order_by(*order, "id")
+    products = Product.objects.alias(**aliases) if aliases else Product.objects.all()
+    return products.filter(*conditions).order_by(*order, "id")
 
 
 def product_rows(products: QuerySet[Product], *, staff: bool) -> QuerySet[Product, dict[str, Any]]:

@@ -23,6 +23,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from accounts.models import User
 from accounts.permissions import IsStaff, IsStaffOrReadOnly, is_staff_user
@@ -51,6 +52,7 @@ from .serializers import (
     StockMovementListQuerySerializer,
     StockMovementOutputSerializer,
 )
+from .throttling import CatalogReadAnonThrottle, CatalogReadUserThrottle
 
 JSON_OPTIONS = orjson.OPT_UTC_Z
 
@@ -87,7 +89,14 @@ def acting_user(request: Request) -> User | None:
 
 class CatalogReadMixin:
     """Catalog GETs authenticate JWTs with `CatalogReadJWTAuthentication` (no per-request
-    user query); writes keep the project's default authentication."""
+    user query) and count throttles in process memory (no cache round trip); writes keep the
+    project's defaults."""
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if getattr(self, "_safe_request", False):
+            return [CatalogReadAnonThrottle(), CatalogReadUserThrottle()]
+        throttles: list[BaseThrottle] = super().get_throttles()  # type: ignore[misc]
+        return throttles
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         if getattr(self, "_safe_request", False):

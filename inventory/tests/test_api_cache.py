@@ -104,8 +104,9 @@ def test_cache_can_be_turned_off(api_client, product, settings):
     assert api_client.get(url).json()["name"] == "No Cache"
 
 
-def test_jwt_catalog_reads_remember_checked_tokens_briefly(product, make_user,
-                                                          django_assert_num_queries):
+def test_jwt_catalog_reads_remember_checked_tokens_briefly(
+    product, make_user, django_assert_num_queries
+):
     from conftest import client_for
     from inventory.api.authentication import forget_checked_tokens
 
@@ -119,8 +120,9 @@ def test_jwt_catalog_reads_remember_checked_tokens_briefly(product, make_user,
     forget_checked_tokens()
 
 
-def test_catalog_writes_still_check_the_user_every_time(product, staff,
-                                                        django_capture_on_commit_callbacks):
+def test_catalog_writes_still_check_the_user_every_time(
+    product, staff, django_capture_on_commit_callbacks
+):
     from conftest import client_for
     from inventory.api.authentication import forget_checked_tokens
 
@@ -132,3 +134,13 @@ def test_catalog_writes_still_check_the_user_every_time(product, staff,
     response = client.patch(f"/api/v1/products/{product.pk}/", {"price_cents": 1}, format="json")
     assert response.status_code == 401
     forget_checked_tokens()
+
+
+def test_catalog_reads_are_throttled_in_process(api_client, product, monkeypatch):
+    from inventory.api import throttling
+
+    throttling.process_cache.clear()
+    monkeypatch.setattr(throttling.CatalogReadAnonThrottle, "THROTTLE_RATES", {"anon": "2/min"})
+    url = f"/api/v1/products/{product.pk}/"
+    assert [api_client.get(url).status_code for _ in range(3)] == [200, 200, 429]
+    throttling.process_cache.clear()
