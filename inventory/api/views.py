@@ -99,7 +99,8 @@ class CatalogReadMixin:
         return throttles
 
     def get_authenticators(self) -> list[BaseAuthentication]:
-        if getattr(self, "_safe_request", False):
+        # The schema documents the project's JWT scheme (it is the same bearer token).
+        if getattr(self, "_safe_request", False) and not getattr(self, "swagger_fake_view", False):
             return [CatalogReadJWTAuthentication()]
         authenticators: list[BaseAuthentication] = super().get_authenticators()  # type: ignore[misc]
         return authenticators
