@@ -144,3 +144,36 @@ def test_catalog_reads_are_throttled_in_process(api_client, product, monkeypatch
     url = f"/api/v1/products/{product.pk}/"
     assert [api_client.get(url).status_code for _ in range(3)] == [200, 200, 429]
     throttling.process_cache.clear()
+
+
+def test_remembered_token_still_expires(product, make_user):
+    import time as time_module
+    from unittest import mock
+
+    from conftest import client_for
+    from inventory.api.authentication import forget_checked_tokens
+
+    forget_checked_tokens()
+    client = client_for(make_user("customer"))
+    url = f"/api/v1/products/{product.pk}/"
+    assert client.get(url).status_code == 200
+    from datetime import UTC, datetime
+
+    later = time_module.time() + 3600
+    # Past the token's own expiry the memory is ignored, and the real check refuses it.
+    with (
+        mock.patch("inventory.api.authentication.time.time", return_value=later),
+        mock.patch(
+            "rest_framework_simplejwt.tokens.aware_utcnow",
+            return_value=datetime.fromtimestamp(later, tz=UTC),
+        ),
+    ):
+        assert client.get(url).status_code == 401
+    forget_checked_tokens()
+
+
+def test_bad_token_on_catalog_read_is_401(api_client, product):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert api_client.get(f"/api/v1/products/{product.pk}/").status_code == 401
+    api_client.credentials(HTTP_AUTHORIZATION="Basic abc")
+    assert api_client.get(f"/api/v1/products/{product.pk}/").status_code == 200
