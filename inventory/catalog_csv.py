@@ -30,9 +30,9 @@ from .cache import catalog_changed
 from .models import METADATA_MAX_BYTES, PATH_SEPARATOR, StockLevel, store_currency
 from .services import (
     SKU_PATTERN,
-    _schedule_low_stock_alert,
     category_get_or_create_path,
     product_slug,
+    schedule_low_stock_alert,
 )
 
 COLUMNS = (
@@ -513,9 +513,9 @@ def _write(cursor: Any, result: ImportResult, reference: str) -> None:
         RETURNING s.product_id, old.low_stock_alerted, s.low_stock_alerted
         """
     )
-    for product_id, was_low, is_low in cursor.fetchall():
-        if is_low and not was_low:
-            _schedule_low_stock_alert(product_id)
+    schedule_low_stock_alert(
+        [product_id for product_id, was_low, is_low in cursor.fetchall() if is_low and not was_low]
+    )
     result.unchanged = result.rows - result.created - result.updated
     catalog_changed()
 

@@ -220,6 +220,19 @@ def test_import_low_stock_crossing_alerts_once(
     assert [message.subject for message in mail.outbox] == ["Low stock: MUG-1 Mug (1 available)"]
 
 
+def test_bulk_import_sends_one_low_stock_email(
+    tmp_path, make_product, staff, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    for number in range(3):
+        make_product(sku=f"BULK-{number}", on_hand=10, low_stock_threshold=2)
+    rows = [f"BULK-{number},Bulk {number},Home,1.00,USD,1,2,true,," for number in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        import_catalog(write(tmp_path, *rows))
+    assert [message.subject for message in mail.outbox] == ["Low stock: 3 products"]
+
+
 def test_export_round_trips(tmp_path, make_product):
     run("import_catalog", str(SAMPLE))
     products = Product.objects.count()
