@@ -252,8 +252,9 @@ def test_one_alert_for_many_products_crossing_at_once(
     assert "B-1 Shade" in message.body
 
 
-def test_alert_counts_products_beyond_those_named(make_product, staff,
-                                                  django_capture_on_commit_callbacks):
+def test_alert_counts_products_beyond_those_named(
+    make_product, staff, django_capture_on_commit_callbacks
+):
     from inventory.services import stock_low_alert_send
 
     product = make_product(sku="LOW-9", on_hand=0)
