@@ -30,9 +30,9 @@ from .cache import catalog_changed
 from .models import METADATA_MAX_BYTES, PATH_SEPARATOR, StockLevel, store_currency
 from .services import (
     SKU_PATTERN,
-    _schedule_low_stock_alert,
     category_get_or_create_path,
     product_slug,
+    schedule_low_stock_alert,
 )
 
 COLUMNS = (
@@ -371,22 +371,19 @@ def _check_against_database(
         )
 
 
-# GIN indexes are far cheaper to build once than to grow row by row (PostgreSQL's "Populating a
-# Database" advice): a large write drops them and builds them again, inside the transaction.
-BULK_REBUILT_INDEXES = (
-    "inventory_product_search_idx",
-    "inventory_product_metadata_idx",
-    "inventory_product_name_trgm_idx",
-)
+# Indexes are far cheaper to build once than to grow row by row (PostgreSQL's "Populating a
+# Database" advice): a bulk write drops the product table's secondary indexes and builds them
+# again afterwards, inside the transaction (the unique SKU index is rebuilt too, so uniqueness
+# is still enforced when the import commits).
 BULK_MIN_ROWS = 10_000
 
 
 @contextmanager
 def _bulk_indexes(cursor: Any, *, rows_written: int) -> Iterator[None]:
-    """Rebuild the GIN indexes after the write when it touches at least half of the products.
+    """Rebuild the indexes after the write when it touches at least half of the products.
 
-    This holds an exclusive lock on the product table until the import commits, so it is kept
-    for bulk loads (a first import, a full re-price), never for a handful of rows.
+    Dropping an index locks the product table exclusively until the import commits, so this is
+    kept for bulk loads (a first import, a full re-price), never for a handful of rows.
     """
     cursor.execute("SELECT count(*) FROM inventory_product")
     existing = cursor.fetchone()[0]
@@ -397,9 +394,10 @@ def _bulk_indexes(cursor: Any, *, rows_written: int) -> Iterator[None]:
         """
         SELECT c.relname, pg_get_indexdef(i.indexrelid)
         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = 'inventory_product'::regclass AND c.relname = ANY(%s)
-        """,
-        [list(BULK_REBUILT_INDEXES)],
+        WHERE i.indrelid = 'inventory_product'::regclass AND NOT i.indisprimary
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+        ORDER BY c.relname
+        """
     )
     definitions = cursor.fetchall()
     for name, _ in definitions:
@@ -515,9 +513,9 @@ def _write(cursor: Any, result: ImportResult, reference: str) -> None:
         RETURNING s.product_id, old.low_stock_alerted, s.low_stock_alerted
         """
     )
-    for product_id, was_low, is_low in cursor.fetchall():
-        if is_low and not was_low:
-            _schedule_low_stock_alert(product_id)
+    schedule_low_stock_alert(
+        [product_id for product_id, was_low, is_low in cursor.fetchall() if is_low and not was_low]
+    )
     result.unchanged = result.rows - result.created - result.updated
     catalog_changed()
 

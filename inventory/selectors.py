@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection
-from django.db.models import F, OrderBy, Q, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from .models import Category, Product, StockLevel, StockMovement
@@ -54,9 +54,13 @@ def category_descendant_ids(*, category: Category) -> QuerySet[Category, int]:
     )
 
 
-def category_get_by_id_or_slug(*, value: str) -> Category | None:
-    lookup = Q(pk=int(value)) if value.isdigit() else Q(slug=value)
-    return Category.objects.filter(lookup).first()
+def _category_lookup(value: str) -> Q:
+    return Q(pk=int(value)) if value.isdigit() else Q(slug=value)
+
+
+def category_exists(*, value: str) -> bool:
+    """Whether a category id or slug names a category."""
+    return Category.objects.filter(_category_lookup(value)).exists()
 
 
 _trigram_available: dict[str, bool] = {}
@@ -74,7 +78,7 @@ def trigram_available() -> bool:
 
 @dataclass(frozen=True)
 class ProductFilters:
-    category: Category | None = None
+    category: str = ""  # an id or a slug; with all its descendants
     min_price: int | None = None
     max_price: int | None = None
     in_stock: bool | None = None
@@ -98,49 +102,57 @@ def _attr_values(value: str) -> list[Any]:
 
 
 def product_list(*, staff: bool, filters: ProductFilters) -> QuerySet[Product]:
-    """Visible products, filtered; best search match first unless an ordering is asked for."""
-    products = Product.objects.all()
+    """Visible products, filtered; best search match first unless an ordering is asked for.
+
+    Conditions are collected and applied in one `filter()` (each queryset clone costs time on
+    the hot path of the catalog list).
+    """
+    conditions: list[Q] = []
+    aliases: dict[str, Any] = {}
     if not staff:
-        products = products.filter(is_active=True)
+        conditions.append(Q(is_active=True))
     elif filters.is_active is not None:
-        products = products.filter(is_active=filters.is_active)
-    if filters.category is not None:
-        # An id list from the (small) category table lets the count use an index-only scan.
-        products = products.filter(
-            category_id__in=Category.objects.filter(
-                tree_path__startswith=filters.category.tree_path
-            ).values("id")
-        )
+        conditions.append(Q(is_active=filters.is_active))
+    if filters.category:
+        # The subtree as an id list from the small category table (no separate lookup query),
+        # so the count is an index-only scan of (category, is_active).
+        tree_path = Category.objects.filter(_category_lookup(filters.category)).values("tree_path")[
+            :1
+        ]
+        subtree = Category.objects.filter(tree_path__startswith=Subquery(tree_path))
+        conditions.append(Q(category_id__in=subtree.values("id")))
     if filters.min_price is not None:
-        products = products.filter(price_cents__gte=filters.min_price)
+        conditions.append(Q(price_cents__gte=filters.min_price))
     if filters.max_price is not None:
-        products = products.filter(price_cents__lte=filters.max_price)
+        conditions.append(Q(price_cents__lte=filters.max_price))
     if filters.in_stock is True:
-        products = products.filter(stock__on_hand__gt=F("stock__reserved"))
+        conditions.append(Q(stock__on_hand__gt=F("stock__reserved")))
     elif filters.in_stock is False:
-        products = products.filter(stock__on_hand__lte=F("stock__reserved"))
+        conditions.append(Q(stock__on_hand__lte=F("stock__reserved")))
     for key, value in filters.attrs:
         match = Q()
         for candidate in _attr_values(value):
             match |= Q(metadata__contains={key: candidate})
-        products = products.filter(match)
+        conditions.append(match)
     if filters.sku:
-        products = products.alias(sku_lower=Lower("sku")).filter(sku_lower=filters.sku.lower())
+        aliases["sku_lower"] = Lower("sku")
+        conditions.append(Q(sku_lower=filters.sku.lower()))
     order: list[Any] = []
     if filters.search:
         query = SearchQuery(filters.search, config=SEARCH_CONFIG, search_type="websearch")
         matches = Q(search_vector=query)
-        products = products.alias(rank=SearchRank(F("search_vector"), query))
+        aliases["rank"] = SearchRank(F("search_vector"), query)
         order = [OrderBy(F("rank"), descending=True)]
         if trigram_available():
             # A typo ("headphnes") still finds the product by trigram similarity of its name.
-            products = products.alias(similarity=TrigramWordSimilarity(filters.search, "name"))
+            aliases["similarity"] = TrigramWordSimilarity(filters.search, "name")
             matches |= Q(name__trigram_word_similar=filters.search)
             order.append(OrderBy(F("similarity"), descending=True))
-        products = products.filter(matches)
+        conditions.append(matches)
     if filters.ordering:
         order = [filters.ordering]
-    return products.order_by(*order, "id")
+    products = Product.objects.alias(**aliases) if aliases else Product.objects.all()
+    return products.filter(*conditions).order_by(*order, "id")
 
 
 def product_rows(products: QuerySet[Product], *, staff: bool) -> QuerySet[Product, dict[str, Any]]:

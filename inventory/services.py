@@ -45,6 +45,7 @@ from .models import (
 if TYPE_CHECKING:
     from accounts.models import User
 
+LOW_STOCK_EMAIL_MAX = 100
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # One advisory lock serialises structural changes of the category tree (two concurrent moves
 # could otherwise build a cycle).
@@ -141,16 +142,23 @@ def _apply(
             )
         )
     StockMovement.objects.bulk_create(movements)
-    for product_id in newly_low:
-        _schedule_low_stock_alert(product_id)
+    schedule_low_stock_alert(newly_low)
     catalog_changed()
     return movements
 
 
-def _schedule_low_stock_alert(product_id: int) -> None:
+def schedule_low_stock_alert(product_ids: Sequence[int]) -> None:
+    """After commit, one email to staff naming the products that just became low on stock.
+
+    One change (an order of many lines, a bulk import) sends one email, never one per product;
+    it names at most `LOW_STOCK_EMAIL_MAX` of them and counts the rest.
+    """
+    if not product_ids:
+        return
     from .tasks import send_low_stock_alert
 
-    transaction.on_commit(lambda: send_low_stock_alert.delay(product_id=product_id))
+    named, total = list(product_ids[:LOW_STOCK_EMAIL_MAX]), len(product_ids)
+    transaction.on_commit(lambda: send_low_stock_alert.delay(product_ids=named, total=total))
 
 
 def _shortage(level: StockLevel, requested: int) -> Shortage:
@@ -331,38 +339,49 @@ def stock_set_threshold(*, product_id: int, low_stock_threshold: int) -> StockLe
         low_stock_threshold=low_stock_threshold, low_stock_alerted=low, updated_at=timezone.now()
     )
     if low and not level.low_stock_alerted:
-        _schedule_low_stock_alert(product_id)
+        schedule_low_stock_alert([product_id])
     level.low_stock_threshold, level.low_stock_alerted = low_stock_threshold, low
     catalog_changed()
     return level
 
 
-def stock_low_alert_send(*, product_id: int) -> bool:
-    """Email staff that a product is low on stock, if it still is. Returns whether it sent."""
+def stock_low_alert_send(*, product_ids: Sequence[int], total: int | None = None) -> bool:
+    """Email staff the given products that are still low on stock. Returns whether it sent."""
     from accounts.models import User
     from common.emails import send_email
 
-    level = StockLevel.objects.select_related("product").filter(product_id=product_id).first()
-    if level is None or not level.is_low:
-        return False
+    levels = [
+        level
+        for level in StockLevel.objects.select_related("product")
+        .filter(product_id__in=product_ids)
+        .order_by("product_id")
+        if level.is_low
+    ]
     recipients = list(
         User.objects.filter(
             is_active=True, role__in=[User.Role.STAFF, User.Role.ADMIN]
         ).values_list("email", flat=True)
     )
-    if not recipients:
+    if not levels or not recipients:
         return False
     send_email(
         template="low_stock",
         to=recipients,
         context={
-            "product_id": level.product_id,
-            "sku": level.product.sku,
-            "name": level.product.name,
-            "on_hand": level.on_hand,
-            "reserved": level.reserved,
-            "available": level.available,
-            "low_stock_threshold": level.low_stock_threshold,
+            "products": [
+                {
+                    "product_id": level.product_id,
+                    "sku": level.product.sku,
+                    "name": level.product.name,
+                    "on_hand": level.on_hand,
+                    "reserved": level.reserved,
+                    "available": level.available,
+                    "low_stock_threshold": level.low_stock_threshold,
+                }
+                for level in levels
+            ],
+            "count": len(levels),
+            "more": max(0, (total or len(product_ids)) - len(product_ids)),
         },
     )
     return True

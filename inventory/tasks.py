@@ -8,6 +8,6 @@ from .services import stock_low_alert_send
 
 
 @shared_task
-def send_low_stock_alert(*, product_id: int) -> bool:
-    """Tell staff a product crossed its low-stock threshold (if it is still low)."""
-    return stock_low_alert_send(product_id=product_id)
+def send_low_stock_alert(*, product_ids: list[int], total: int | None = None) -> bool:
+    """Tell staff, in one email, which products crossed their low-stock threshold."""
+    return stock_low_alert_send(product_ids=product_ids, total=total)

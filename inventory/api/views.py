@@ -13,14 +13,17 @@ from typing import Any
 
 import orjson
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from accounts.models import User
 from accounts.permissions import IsStaff, IsStaffOrReadOnly, is_staff_user
@@ -32,6 +35,7 @@ from .. import selectors, services
 from ..cache import catalog_cache_key, response_timeout
 from ..exceptions import InsufficientStock, InvalidCategoryParent
 from ..models import Category, Product, StockLevel, StockMovement
+from .authentication import CatalogReadJWTAuthentication
 from .pagination import CatalogPagination
 from .serializers import (
     CategoryDetailOutputSerializer,
@@ -48,6 +52,7 @@ from .serializers import (
     StockMovementListQuerySerializer,
     StockMovementOutputSerializer,
 )
+from .throttling import CatalogReadAnonThrottle, CatalogReadUserThrottle
 
 JSON_OPTIONS = orjson.OPT_UTC_Z
 
@@ -69,7 +74,8 @@ def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
     timeout = response_timeout()
     if timeout <= 0 or is_staff_user(request.user):
         return json_response(build())
-    key = catalog_cache_key(request.path, request.META.get("QUERY_STRING", ""))
+    # The host is part of the key: pagination links are absolute URLs.
+    key = catalog_cache_key(request.get_host(), request.path, request.META.get("QUERY_STRING", ""))
     body = cache.get(key)
     if body is None:
         body = orjson.dumps(build(), option=JSON_OPTIONS)
@@ -79,6 +85,29 @@ def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
 
 def acting_user(request: Request) -> User | None:
     return request.user if isinstance(request.user, User) else None
+
+
+class CatalogReadMixin:
+    """Catalog GETs authenticate JWTs with `CatalogReadJWTAuthentication` (no per-request
+    user query) and count throttles in process memory (no cache round trip); writes keep the
+    project's defaults."""
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if getattr(self, "_safe_request", False):
+            return [CatalogReadAnonThrottle(), CatalogReadUserThrottle()]
+        throttles: list[BaseThrottle] = super().get_throttles()  # type: ignore[misc]
+        return throttles
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # The schema documents the project's JWT scheme (it is the same bearer token).
+        if getattr(self, "_safe_request", False) and not getattr(self, "swagger_fake_view", False):
+            return [CatalogReadJWTAuthentication()]
+        authenticators: list[BaseAuthentication] = super().get_authenticators()  # type: ignore[misc]
+        return authenticators
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        self._safe_request = request.method in SAFE_METHODS
+        return super().initialize_request(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
 
 
 def validated_query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
@@ -124,7 +153,7 @@ def category_dict(category: Category) -> dict[str, Any]:
         }
     ),
 )
-class CategoryViewSet(viewsets.GenericViewSet[Category]):
+class CategoryViewSet(CatalogReadMixin, viewsets.GenericViewSet[Category]):
     """The category tree. Anyone reads; staff write."""
 
     queryset = Category.objects.all()
@@ -248,7 +277,7 @@ def product_dicts(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         }
     ),
 )
-class ProductViewSet(viewsets.GenericViewSet[Product]):
+class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     """Products. Anyone reads active ones; staff read all and write."""
 
     queryset = Product.objects.all()
@@ -262,13 +291,8 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
         def build() -> Any:
             staff = is_staff_user(request.user)
             query = validated_query(ProductListQuerySerializer, request)
-            category = None
-            if "category" in query:
-                category = selectors.category_get_by_id_or_slug(value=query["category"])
-                if category is None:
-                    raise ValidationError({"category": ["No such category."]})
             filters = selectors.ProductFilters(
-                category=category,
+                category=query.get("category", ""),
                 min_price=query.get("min_price"),
                 max_price=query.get("max_price"),
                 in_stock=query.get("in_stock"),
@@ -286,6 +310,12 @@ class ProductViewSet(viewsets.GenericViewSet[Product]):
                 count_from=products.order_by(),
                 request=request,
             )
+            if (
+                not page
+                and filters.category
+                and not selectors.category_exists(value=filters.category)
+            ):  # checked only for an empty page, so a good filter costs no extra query
+                raise ValidationError({"category": ["No such category."]})
             return paginator.get_paginated_response(product_dicts(page)).data
 
         return catalog_read(request, build)

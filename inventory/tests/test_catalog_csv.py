@@ -220,6 +220,19 @@ def test_import_low_stock_crossing_alerts_once(
     assert [message.subject for message in mail.outbox] == ["Low stock: MUG-1 Mug (1 available)"]
 
 
+def test_bulk_import_sends_one_low_stock_email(
+    tmp_path, make_product, staff, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    for number in range(3):
+        make_product(sku=f"BULK-{number}", on_hand=10, low_stock_threshold=2)
+    rows = [f"BULK-{number},Bulk {number},Home,1.00,USD,1,2,true,," for number in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        import_catalog(write(tmp_path, *rows))
+    assert [message.subject for message in mail.outbox] == ["Low stock: 3 products"]
+
+
 def test_export_round_trips(tmp_path, make_product):
     run("import_catalog", str(SAMPLE))
     products = Product.objects.count()
@@ -315,3 +328,29 @@ def test_audit_stock_reports_drift(product, make_product, allow_stock_drift):
         "last movement left 10 / 0",
         f"ORPHAN-1 (product {other.pk}): no stock level",
     ]
+
+
+def product_indexes():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'inventory_product' "
+            "ORDER BY indexname"
+        )
+        return cursor.fetchall()
+
+
+def test_bulk_import_rebuilds_the_indexes(monkeypatch, tmp_path, make_product):
+    from inventory import catalog_csv
+
+    make_product(sku="KEEP-1", name="Existing Lamp")
+    before = product_indexes()
+    monkeypatch.setattr(catalog_csv, "BULK_MIN_ROWS", 1)
+    result = import_catalog(SAMPLE)
+    assert (result.created, result.ok) == (200, True)
+    assert product_indexes() == before
+    assert Product.objects.filter(search_vector="headphones").exists()
+    # The rebuilt unique index still refuses a case-insensitive duplicate.
+    bad = write(
+        tmp_path, "keep-1,Dup,Home,1.00,USD,1,0,true,,", "KEEP-1,Dup,Home,1.00,USD,1,0,true,,"
+    )
+    assert not import_catalog(bad).ok

@@ -232,6 +232,34 @@ def test_low_stock_alert_skipped_when_no_longer_low(product, staff):
     from inventory.services import stock_low_alert_send
 
     StockLevel.objects.filter(product=product).update(low_stock_threshold=1)
-    assert stock_low_alert_send(product_id=product.pk) is False
-    assert stock_low_alert_send(product_id=product.pk + 999) is False
+    assert stock_low_alert_send(product_ids=[product.pk]) is False
+    assert stock_low_alert_send(product_ids=[product.pk + 999]) is False
     assert mail.outbox == []
+
+
+def test_one_alert_for_many_products_crossing_at_once(
+    make_product, staff, django_capture_on_commit_callbacks
+):
+    a = make_product(sku="A-1", name="Lamp", on_hand=3, low_stock_threshold=1)
+    b = make_product(sku="B-1", name="Shade", on_hand=2, low_stock_threshold=1)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        stock_reserve(lines=[StockLine(a.pk, 2), StockLine(b.pk, 1)], actor=None, reference="o:1")
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.subject == "Low stock: 2 products"
+    assert "A-1 Lamp" in message.body
+    assert "B-1 Shade" in message.body
+
+
+def test_alert_counts_products_beyond_those_named(
+    make_product, staff, django_capture_on_commit_callbacks
+):
+    from inventory.services import stock_low_alert_send
+
+    product = make_product(sku="LOW-9", on_hand=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert stock_low_alert_send(product_ids=[product.pk], total=150) is True
+    message = mail.outbox[-1]
+    assert message.subject == "Low stock: 150 products"
+    assert "...and 149 more" in message.body
