@@ -17,6 +17,10 @@ def staff_web(staff):
     "path",
     [
         "/admin/orders/order/",
+        "/admin/inventory/category/",
+        "/admin/inventory/product/",
+        "/admin/inventory/product/add/",
+        "/admin/inventory/stockmovement/",
         "/admin/payments/payment/",
         "/admin/payments/paymentmethod/",
         "/admin/accounts/user/",
@@ -40,3 +44,19 @@ def test_a_customer_cannot_enter_the_admin(customer):
     response = client.get("/admin/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_staff_adjust_stock_from_the_product_page(staff_web, staff):
+    from inventory.models import StockLevel, StockMovement
+    from inventory.services import category_create, product_create
+
+    product = product_create(
+        sku="ADJ-1", name="Adjustable", category=category_create(name="Tools"), price_cents=100
+    )
+    url = f"/admin/inventory/product/{product.pk}/adjust-stock/"
+    assert staff_web.get(url).status_code == 200
+    response = staff_web.post(url, {"delta": 5, "reason": "receipt", "note": "delivery"})
+    assert response.status_code == 302
+    assert StockLevel.objects.get(product=product).on_hand == 5
+    movement = StockMovement.objects.get(product=product)
+    assert (movement.delta_on_hand, movement.actor_id) == (5, staff.pk)

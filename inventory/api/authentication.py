@@ -36,7 +36,8 @@ class CatalogReadJWTAuthentication(JWTAuthentication):
         hit = _checked.get(raw_token)
         if hit is not None and hit[0] > time.monotonic() and hit[1] > time.time():
             return hit[2]
-        result = super().authenticate(request)  # the full check, errors in the one shape
+        # The full check (accounts' class), errors in the one shape.
+        result: tuple[Any, Any] | None = super().authenticate(request)
         if result is None:
             return None
         user, validated_token = result

@@ -86,7 +86,9 @@ def test_adjust_stock_errors_change_nothing(admin_browser, product, data, messag
 
 def test_adjust_stock_needs_permission(product, make_user):
     client = Client()
-    client.force_login(make_user("staff"))  # staff without the model permission
+    outsider = make_user("staff")
+    outsider.groups.clear()  # staff role, but not in the Staff group: no model permission
+    client.force_login(outsider)
     response = client.get(f"/admin/inventory/product/{product.pk}/adjust-stock/")
     assert response.status_code == 403
 
