@@ -91,3 +91,27 @@ def staff_client(staff: User) -> APIClient:
 @pytest.fixture
 def admin_client_api(admin_user: User) -> APIClient:
     return client_for(admin_user)
+
+
+@pytest.fixture(autouse=True)
+def _ledger_adds_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that used the database, in every app, the stock ledger sums to the levels
+    (what `manage.py audit_stock` checks): the suite proves the invariant after each test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if not (marker or transactional or "db" in request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    yield
+    if "allow_stock_drift" not in request.fixturenames:
+        from inventory.selectors import stock_audit
+
+        assert stock_audit() == []
+
+
+@pytest.fixture
+def allow_stock_drift() -> None:
+    """For tests that break the ledger on purpose (audit_stock's own tests)."""

@@ -63,12 +63,13 @@ def test_readyz_names_an_unreachable_broker(api_client, settings):
 def test_readyz_names_an_unreachable_database(api_client, monkeypatch):
     connection = connections["default"]
     connection.close()
-    monkeypatch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
-    monkeypatch.setitem(connection.settings_dict, "PORT", "1")
-    try:
-        response = api_client.get("/readyz")
-    finally:
-        connection.close()
+    with monkeypatch.context() as patch:  # restored before the test ends (teardown uses the DB)
+        patch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+        patch.setitem(connection.settings_dict, "PORT", "1")
+        try:
+            response = api_client.get("/readyz")
+        finally:
+            connection.close()
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["database"]

@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from inventory.models import Product, StockLevel, StockMovement
+from inventory.services import StockLine, stock_reserve
 from orders import models as order_models
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.services import cart_item_add, order_place
@@ -124,8 +125,14 @@ def test_short_stock_names_every_short_product_and_reserves_nothing(
     for p, quantity in ((plenty, 1), (short_a, 4), (short_b, 5)):
         cart_item_add(user=customer, product_id=p.pk, quantity=quantity)
     # Other buyers took some units meanwhile.
-    StockLevel.objects.filter(product=short_a).update(reserved=2)
-    StockLevel.objects.filter(product=short_b).update(reserved=1)
+    stock_reserve(
+        lines=[
+            StockLine(product_id=short_a.pk, quantity=2),
+            StockLine(product_id=short_b.pk, quantity=1),
+        ],
+        actor=None,
+        reference="order:OTHERS",
+    )
     movements = StockMovement.objects.count()
     response = customer_client.post(ORDERS, BODY, format="json")
     assert response.status_code == 409
