@@ -412,9 +412,9 @@ def order_pay(*, order_id: Any, user: User, payment_method_id: UUID) -> Order:
         )
     result = payment_charge_execute(payment_id=charge.pk)
     with transaction.atomic():
-        _order_lock(order_id)
+        order = _order_lock(order_id)
         charge = payment_settle(payment_id=charge.pk, result=result)
-        order = _apply_charge(order_id=order_id, charge=charge, actor=user)
+        order = _apply_charge(order, charge=charge, actor=user)
     if charge.status == Payment.Status.FAILED:
         raise PaymentDeclined(charge.failure_code or "card_declined")
     return order
@@ -491,7 +491,7 @@ def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
         if payment.status != Payment.Status.SUCCEEDED:
             return  # a failed charge leaves the order pending; a failed refund changes nothing
         if payment.kind == Payment.Kind.CHARGE:
-            _apply_charge(order_id=order.pk, charge=payment, actor=None)
+            _apply_charge(order, charge=payment, actor=None)
         else:
             _apply_refund(
                 order,
@@ -502,10 +502,9 @@ def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
             )
 
 
-def _apply_charge(*, order_id: Any, charge: Payment, actor: User | None) -> Order:
-    """Under the order's lock: a succeeded charge pays a pending order; on an order that is no
-    longer payable (cancelled meanwhile) the money goes back (reconciliation sends the refund)."""
-    order = _order_lock(order_id)
+def _apply_charge(order: Order, *, charge: Payment, actor: User | None) -> Order:
+    """`order` is locked by the caller. A succeeded charge pays a pending order; on an order that
+    is no longer payable (cancelled meanwhile) the money goes back (reconciliation refunds it)."""
     if charge.status != Payment.Status.SUCCEEDED:
         return order
     if order.status == Order.Status.PENDING:
