@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -26,9 +26,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     """Throttle counters and cached reads never leak from one test into the next."""
-    cache.clear()
+    for alias in ("default", "throttles"):
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in ("default", "throttles"):
+        caches[alias].clear()
 
 
 @pytest.fixture
@@ -95,8 +97,10 @@ def admin_client_api(admin_user: User) -> APIClient:
 
 @pytest.fixture(autouse=True)
 def _ledger_adds_up(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After every test that used the database, in every app, the stock ledger sums to the levels
-    (what `manage.py audit_stock` checks): the suite proves the invariant after each test."""
+    """After every test that used the database, in every app: the stock ledger sums to the levels
+    (`manage.py audit_stock`), every order's status agrees with its money (`manage.py
+    audit_payments`), and no task queued through the outbox failed unless the test says so.
+    The suite proves these invariants after each test."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "transactional_db" in request.fixturenames or bool(
         marker and marker.kwargs.get("transaction")
@@ -110,8 +114,45 @@ def _ledger_adds_up(request: pytest.FixtureRequest) -> Iterator[None]:
         from inventory.selectors import stock_audit
 
         assert stock_audit() == []
+    if "allow_payment_mismatch" not in request.fixturenames:
+        from orders.selectors import payment_audit
+
+        assert payment_audit() == []
+    if "allow_outbox_failures" not in request.fixturenames:
+        from common.models import OutboxMessage
+
+        failed = OutboxMessage.objects.filter(done_at__isnull=True).exclude(last_error="")
+        assert list(failed.values_list("task", "last_error")) == []
 
 
 @pytest.fixture
 def allow_stock_drift() -> None:
     """For tests that break the ledger on purpose (audit_stock's own tests)."""
+
+
+@pytest.fixture
+def allow_payment_mismatch() -> None:
+    """For tests that break the order/payment invariant on purpose (audit_payments' own tests)."""
+
+
+@pytest.fixture
+def allow_outbox_failures() -> None:
+    """For tests where a queued task fails on purpose (SMTP down, a handler that raises once)."""
+
+
+@pytest.fixture
+def run_outbox(db: None) -> Callable[[], int]:
+    """Make every waiting outbox message due now and relay it, as beat's relay would once the
+    backoff has passed (eager Celery runs each task right there). Returns how many ran."""
+    from django.utils import timezone
+
+    from common.models import OutboxMessage
+    from common.outbox import relay_outbox
+
+    def run() -> int:
+        OutboxMessage.objects.filter(done_at__isnull=True, failed_at__isnull=True).update(
+            available_at=timezone.now(), relayed_at=None, lease_until=None
+        )
+        return int(relay_outbox())
+
+    return run

@@ -18,6 +18,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from common.exceptions import ErrorItem
+from common.outbox import enqueue_after_commit
 
 from . import tasks
 from .exceptions import (
@@ -62,12 +63,11 @@ def _require_admin(actor: User) -> None:
 
 
 def _schedule_verification_email(user: User) -> None:
-    user_id = user.pk
-    transaction.on_commit(lambda: tasks.send_verification_email.delay(user_id=user_id))
+    enqueue_after_commit(tasks.send_verification_email, user_id=user.pk)
 
 
 def _schedule_password_reset_email(email: str) -> None:
-    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(email=email))
+    enqueue_after_commit(tasks.send_password_reset_email, email=email)
 
 
 def _lock(user: User) -> User:

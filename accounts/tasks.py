@@ -1,12 +1,11 @@
 """Account emails and token housekeeping.
 
 Each email task loads the user and makes the link's token itself, so tokens never travel
-through the broker; an SMTP failure is retried with backoff.
+through the broker or sit in the outbox; the outbox retries an SMTP failure with backoff.
 """
 
 from __future__ import annotations
 
-import smtplib
 from urllib.parse import urlencode
 
 from celery import shared_task
@@ -17,14 +16,12 @@ from common.emails import render_email
 from .models import User
 from .tokens import email_verification_token_make, password_reset_tokens, uid_encode
 
-RETRY_ON = (smtplib.SMTPException, ConnectionError, TimeoutError)
-
 
 def _link(path: str, **query: str) -> str:
     return f"{settings.FRONTEND_URL}/{path}?{urlencode(query)}"
 
 
-@shared_task(autoretry_for=RETRY_ON, retry_backoff=True, retry_backoff_max=600, max_retries=6)
+@shared_task
 def send_verification_email(*, user_id: int) -> None:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None or user.email_verified:
@@ -35,7 +32,7 @@ def send_verification_email(*, user_id: int) -> None:
     render_email(template="verify_email", to=[user.email], context=context).send()
 
 
-@shared_task(autoretry_for=RETRY_ON, retry_backoff=True, retry_backoff_max=600, max_retries=6)
+@shared_task
 def send_password_reset_email(*, email: str) -> None:
     """Send a reset link if an active account has this address; otherwise nothing at all."""
     user = User.objects.filter(email__iexact=email, is_active=True).first()

@@ -12,8 +12,9 @@ import hashlib
 from collections.abc import Mapping
 
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
+
+from common.throttling import SimpleRateThrottle
 
 
 class _ByIPThrottle(SimpleRateThrottle):

@@ -1,4 +1,5 @@
-"""Templated emails, sent by a Celery task only after the surrounding transaction commits.
+"""Templated emails, sent by a Celery task once the surrounding transaction commits (through the
+outbox, so an email queued while Redis is down is sent when it returns).
 
 A template `name` is three files under templates/emails/: `name.subject.txt`, `name.txt` and
 `name.html`. The context must be JSON-serialisable (it travels in the Celery message), so pass
@@ -12,8 +13,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.template.loader import render_to_string
+
+from .outbox import enqueue_after_commit
 
 
 def render_email(
@@ -37,7 +39,4 @@ def send_email(*, template: str, to: Sequence[str], context: Mapping[str, Any]) 
     """Queue an email for after the current transaction commits (at once outside one)."""
     from .tasks import send_email_task
 
-    recipients, data = list(to), dict(context)
-    transaction.on_commit(
-        lambda: send_email_task.delay(template=template, to=recipients, context=data)
-    )
+    enqueue_after_commit(send_email_task, template=template, to=list(to), context=dict(context))

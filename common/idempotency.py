@@ -11,9 +11,10 @@ Semantics (API.md, Conventions): keys are per user and kept `IDEMPOTENCY_KEY_TTL
 How it holds under concurrency: the key is *claimed* before the view runs, by inserting its row
 in a short transaction of its own; the unique constraint on (user, key) lets exactly one request
 win, whatever the timing. The winner runs the view and stores a successful (2xx) response on the
-row. Any other outcome (a 4xx, a 5xx, an exception) deletes the claim: our services are atomic,
-so nothing was done and a retry with the same key is safe and useful (the cart was fixed, the
-stock came back). A claim left behind by a process that died mid-request can be taken over after
+row (checkout: in the same transaction as the order, `idempotent_atomic`, so a committed order
+always has its stored response and a retry replays it). Any other outcome (a 4xx, a 5xx, an
+exception) deletes the claim: our services are atomic, so nothing was done and a retry with the
+same key is safe and useful (the cart was fixed, the stock came back). A claim left behind by a process that died mid-request can be taken over after
 `ABANDONED_AFTER`; the domain state still protects (a re-run checkout finds the cart empty, a
 re-run pay finds the order no longer pending).
 
@@ -42,7 +43,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 from celery import shared_task
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
@@ -153,17 +155,36 @@ def _claim(*, user_id: int, key: str, fingerprint: str) -> IdempotencyKey | Resp
     raise IdempotencyKeyInUse
 
 
-def _finish(record: IdempotencyKey, response: Response) -> None:
-    # `locked_at` guards against writing to a claim another process has since taken over.
-    mine = IdempotencyKey.objects.filter(pk=record.pk, locked_at=record.locked_at)
-    if status.is_success(response.status_code):
-        mine.update(response_status=response.status_code, response_body=response.data)
-    else:
-        mine.delete()
+def _mine(record: IdempotencyKey) -> QuerySet[IdempotencyKey]:
+    # `locked_at` guards against touching a claim another process has since taken over.
+    return IdempotencyKey.objects.filter(pk=record.pk, locked_at=record.locked_at)
 
 
-def idempotent_call(request: Request, run: Callable[[], Response]) -> Response:
-    """Run `run()` at most once per (user, Idempotency-Key) and request; see the module doc."""
+def _store(record: IdempotencyKey, response: Response) -> None:
+    _mine(record).update(response_status=response.status_code, response_body=response.data)
+
+
+def _release(record: IdempotencyKey) -> None:
+    """Forget the claim, so a retry runs again. If the failure was the database connection
+    itself (a restart, a terminated backend), try once more on a fresh connection: a claim left
+    behind would answer the client's retry with 409 for `ABANDONED_AFTER`."""
+    try:
+        _mine(record).delete()
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        _mine(record).delete()
+
+
+def idempotent_call(
+    request: Request, run: Callable[[], Response], *, atomic: bool = False
+) -> Response:
+    """Run `run()` at most once per (user, Idempotency-Key) and request; see the module doc.
+
+    `atomic=True` runs the view and stores its successful response in one transaction: once
+    the work is committed, so is its replay, and nothing after the commit can make the retry
+    run it again (checkout). Views that call a network in the middle (pay, refund) cannot."""
     key = request.headers.get(HEADER)
     user = request.user
     if key is None or not user.is_authenticated:
@@ -180,11 +201,20 @@ def idempotent_call(request: Request, run: Callable[[], Response]) -> Response:
     if isinstance(claimed, Response):
         return claimed
     try:
-        response = run()
+        if atomic:
+            with transaction.atomic():
+                response = run()
+                if status.is_success(response.status_code):
+                    _store(claimed, response)
+        else:
+            response = run()
+            if status.is_success(response.status_code):
+                _store(claimed, response)
     except BaseException:
-        IdempotencyKey.objects.filter(pk=claimed.pk, locked_at=claimed.locked_at).delete()
+        _release(claimed)
         raise
-    _finish(claimed, response)
+    if not status.is_success(response.status_code):
+        _release(claimed)
     return response
 
 
@@ -196,6 +226,21 @@ def idempotent(
     @functools.wraps(view_method)
     def wrapper(self: V, request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
         return idempotent_call(request, lambda: view_method(self, request, *args, **kwargs))
+
+    return wrapper
+
+
+def idempotent_atomic(
+    view_method: Callable[Concatenate[V, Request, P], Response],
+) -> Callable[Concatenate[V, Request, P], Response]:
+    """`idempotent`, with the view's work and its stored response in one transaction (for a
+    view whose service is one transaction, such as checkout)."""
+
+    @functools.wraps(view_method)
+    def wrapper(self: V, request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
+        return idempotent_call(
+            request, lambda: view_method(self, request, *args, **kwargs), atomic=True
+        )
 
     return wrapper
 

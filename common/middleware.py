@@ -48,3 +48,23 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+class HealthCheckMiddleware:
+    """Answer `/healthz` and `/readyz` first, before host validation and the HTTPS redirect.
+
+    A container healthcheck or a load balancer probes `http://127.0.0.1:8000/readyz`; with
+    `ALLOWED_HOSTS` set to the real domain and `SECURE_SSL_REDIRECT` on, that probe would get a
+    400 or a 301 from the middleware below. These two paths read nothing from the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        from .health import healthz, readyz
+
+        if request.path_info == "/healthz":
+            return healthz(request)
+        if request.path_info == "/readyz":
+            return readyz(request)
+        return self.get_response(request)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 from celery import shared_task
@@ -8,12 +7,8 @@ from celery import shared_task
 from .emails import render_email
 
 
-@shared_task(
-    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=6,
-)
+@shared_task
 def send_email_task(*, template: str, to: list[str], context: dict[str, Any]) -> None:
-    """Render and send one email; an SMTP failure is retried with backoff."""
+    """Render and send one email. Queued through the outbox, which retries a failure (an SMTP
+    outage) with backoff."""
     render_email(template=template, to=to, context=context).send()

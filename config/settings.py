@@ -11,17 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
-import environ
 from celery.schedules import crontab
+from kombu import Queue
+
+from config.env import Env
 
 # Lets generic classes such as `admin.ModelAdmin[User]` be subscripted at run time.
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+env = Env()  # an empty variable counts as unset (config/env.py)
 # A `.env` beside manage.py fills in what the real environment does not set.
-environ.Env.read_env(BASE_DIR / ".env")
+Env.read_env(BASE_DIR / ".env")
 
 # =============================================================================
 # Core
@@ -65,6 +67,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "common.middleware.RequestIdMiddleware",
+    # /healthz and /readyz answer before host validation and the HTTPS redirect, so a container
+    # healthcheck on 127.0.0.1 works with ALLOWED_HOSTS set to the real domain.
+    "common.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -76,6 +81,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# Request bodies: 2.5 MB at most (API.md, Conventions); larger → 413 `request_too_large`.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -117,31 +125,72 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 ATOMIC_REQUESTS = False
 
 # =============================================================================
-# Cache: REDIS_URL (django-redis), else local memory
+# Redis: three roles, three databases (README, "Redis"). REDIS_URL names the server; each role
+# may be pointed elsewhere with its own URL. Unset: local memory and eager Celery.
 # =============================================================================
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "shop",
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 1,
-                "SOCKET_TIMEOUT": 1,
-            },
-        }
+
+
+def _redis_db(url: str, offset: int) -> str:
+    """`url` with its database number moved up by `offset` (redis://host:6379/0 → …/1)."""
+    if not url:
+        return ""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + offset}"))
+
+
+# Broker: queued tasks must never be evicted (maxmemory-policy noeviction).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Cache: disposable, may evict anything (allkeys-lru).
+CACHE_URL = env.str("CACHE_URL", default=_redis_db(REDIS_URL, 1))
+# Throttle counters: short-lived keys with a TTL (volatile-ttl or allkeys-lru).
+THROTTLE_CACHE_URL = env.str("THROTTLE_CACHE_URL", default=_redis_db(REDIS_URL, 2))
+
+
+def _redis_cache(url: str, *, fail_open: bool) -> dict[str, object]:
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "shop",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+            # The catalog cache fails open: with Redis down, reads come from the database.
+            "IGNORE_EXCEPTIONS": fail_open,
+        },
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES: dict[str, dict[str, object]] = {
+    "default": (
+        _redis_cache(CACHE_URL, fail_open=True)
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
+    # Throttles see the error themselves and fail open (common/throttling.py).
+    "throttles": (
+        _redis_cache(THROTTLE_CACHE_URL, fail_open=False)
+        if THROTTLE_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttles"}
+    ),
+}
+# An ignored cache error is logged, at most once a minute per process (common/logging.py).
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "shop.redis"
 
 # =============================================================================
-# Celery: broker and results on REDIS_URL, else tasks run eagerly in-process
+# Celery: broker on Redis, else tasks run eagerly in-process. Work queued after a commit goes
+# through the outbox (common/outbox.py): a row in PostgreSQL, relayed to the broker.
 # =============================================================================
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+# No result backend: nothing reads task results, and a result write is one more Redis failure.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
 # Eager mode (no Redis) behaves like a worker: a failing task is retried and logged, it does not
 # turn the request that queued it into a 500. Tests set this to True to see task bugs.
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -149,13 +198,38 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Queues by urgency: a flood of emails never delays expiry or payment outcomes.
+CELERY_TASK_QUEUES = (Queue("critical"), Queue("default"), Queue("bulk"))
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "common.outbox.relay_outbox": {"queue": "critical"},
+    "payments.tasks.*": {"queue": "critical"},
+    "orders.tasks.expire_unpaid_orders": {"queue": "critical"},
+    "common.outbox.purge_done_outbox_messages": {"queue": "bulk"},
+    "common.idempotency.purge_expired_idempotency_keys": {"queue": "bulk"},
+    "accounts.tasks.flush_expired_tokens": {"queue": "bulk"},
+}
+# The outbox (common/outbox.py): how often beat relays what waits, when a message handed to the
+# broker but not run is handed over again, the retry backoff, and how long done rows are kept.
+OUTBOX_RELAY_INTERVAL_SECONDS = env.int("OUTBOX_RELAY_INTERVAL_SECONDS", default=10)
+OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", default=300)
+OUTBOX_RETRY_BASE_SECONDS = 10
+OUTBOX_RETRY_MAX_SECONDS = 600
+OUTBOX_KEEP_DONE_DAYS = 7
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "orders-expire-unpaid": {
         "task": "orders.tasks.expire_unpaid_orders",
         "schedule": crontab(minute="*"),
+    },
+    "outbox-relay": {
+        "task": "common.outbox.relay_outbox",
+        "schedule": timedelta(seconds=OUTBOX_RELAY_INTERVAL_SECONDS),
+    },
+    "outbox-purge-done": {
+        "task": "common.outbox.purge_done_outbox_messages",
+        "schedule": crontab(hour=3, minute=47),
     },
 }
 
@@ -214,15 +288,15 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "common.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "common.throttling.AnonRateThrottle",
+        "common.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="120/min"),
@@ -341,7 +415,10 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
         "pgserver": {"level": "WARNING"},
+        # django-redis reports each cache error it ignores; once a minute per process is enough.
+        "shop.redis": {"level": "WARNING", "filters": ["once_a_minute"]},
     },
+    "filters": {"once_a_minute": {"()": "common.logging.OncePerMinuteFilter"}},
 }
 
 # =============================================================================
@@ -410,16 +487,25 @@ PAYMENT_WEBHOOK_SECRET = env.str(
     "PAYMENT_WEBHOOK_SECRET", default=_derived_key("payments.test-gateway-webhook")
 )
 PAYMENT_GATEWAY_TIMEOUT_SECONDS = env.float("PAYMENT_GATEWAY_TIMEOUT_SECONDS", default=10.0)
-# A payment still pending after this long is settled by asking the gateway again.
-PAYMENT_RECONCILE_AFTER_SECONDS = env.int("PAYMENT_RECONCILE_AFTER_SECONDS", default=600)
+# A payment still pending after this long is settled by asking the gateway again (a pay request
+# waits at most PAYMENT_GATEWAY_TIMEOUT_SECONDS, so anything older was left by a crash or a
+# timeout); reconciliation runs every PAYMENT_RECONCILE_INTERVAL_SECONDS. Together they bound how
+# long a crashed payment stays unsettled (about the sum of the two).
+PAYMENT_RECONCILE_AFTER_SECONDS = env.int("PAYMENT_RECONCILE_AFTER_SECONDS", default=60)
+PAYMENT_RECONCILE_INTERVAL_SECONDS = env.int("PAYMENT_RECONCILE_INTERVAL_SECONDS", default=60)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # The stripe package logs each API call at INFO (and request bodies at DEBUG): keep it quiet.
 LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # type: ignore[index]
 CELERY_BEAT_SCHEDULE["payments-reconcile-pending"] = {
     "task": "payments.tasks.reconcile_pending_payments",
-    "schedule": crontab(minute="*/5"),
+    "schedule": timedelta(seconds=PAYMENT_RECONCILE_INTERVAL_SECONDS),
 }
+CELERY_BEAT_SCHEDULE["orders-reconcile-payments"] = {
+    "task": "orders.tasks.reconcile_order_payments",
+    "schedule": timedelta(seconds=PAYMENT_RECONCILE_INTERVAL_SECONDS),
+}
+CELERY_TASK_ROUTES["orders.tasks.reconcile_order_payments"] = {"queue": "critical"}
 
 
 # =============================================================================
@@ -436,8 +522,8 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 # =============================================================================
 # Orders: unpaid-order expiry (in the beat schedule above) and Idempotency-Key storage
 # =============================================================================
-# The purge task lives in common/idempotency.py, which Celery's autodiscovery (tasks.py) misses.
-CELERY_IMPORTS = ("common.idempotency",)
+# Tasks outside a tasks.py (the idempotency purge, the outbox relay) that autodiscovery misses.
+CELERY_IMPORTS = ("common.idempotency", "common.outbox")
 # Order and event statuses share one enum in the OpenAPI schema.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],  # type: ignore[dict-item]

@@ -42,4 +42,4 @@ def _bump() -> None:
 
 def catalog_changed() -> None:
     """Invalidate every cached catalog read once the current transaction commits."""
-    transaction.on_commit(_bump)
+    transaction.on_commit(_bump, robust=True)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from common.exceptions import ProtectedError
+from common.outbox import enqueue_after_commit
 
 from .cache import catalog_changed
 from .exceptions import (
@@ -158,7 +159,7 @@ def schedule_low_stock_alert(product_ids: Sequence[int]) -> None:
     from .tasks import send_low_stock_alert
 
     named, total = list(product_ids[:LOW_STOCK_EMAIL_MAX]), len(product_ids)
-    transaction.on_commit(lambda: send_low_stock_alert.delay(product_ids=named, total=total))
+    enqueue_after_commit(send_low_stock_alert, product_ids=named, total=total)
 
 
 def _shortage(level: StockLevel, requested: int) -> Shortage:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from accounts.permissions import owned_or_all_for_staff
+from payments.models import Payment
 from payments.selectors import payment_list_for_orders
 
 from .models import CartItem, Order
@@ -40,3 +45,94 @@ def order_get(*, user: User | Any, order_id: Any) -> Order:
     order = order_detail_queryset(user=user).get(pk=order_id)
     order.payment_list = payment_list_for_orders(order_ids=[order.pk]).get(order.pk, [])  # type: ignore[attr-defined]
     return order
+
+
+@dataclass(frozen=True)
+class PaymentMismatch:
+    """An order whose status and money disagree (what `manage.py audit_payments` prints)."""
+
+    order_id: UUID
+    number: str
+    status: str
+    charged_cents: int
+    refunded_cents: int
+    problem: str
+
+    def __str__(self) -> str:
+        return (
+            f"order {self.number} ({self.order_id}) is {self.status}: {self.problem} "
+            f"(charged {self.charged_cents}, refunded {self.refunded_cents})"
+        )
+
+
+_PAID_STATUSES = (
+    Order.Status.PAID,
+    Order.Status.SHIPPED,
+    Order.Status.DELIVERED,
+    Order.Status.REFUNDED,
+)
+
+
+def payment_audit(*, order_ids: Iterable[UUID] | None = None) -> list[PaymentMismatch]:
+    """Orders that break the money invariants (API.md, end), in one query:
+
+    - a paid, shipped, delivered or refunded order without a succeeded charge;
+    - a succeeded charge on a pending order (it should have been paid);
+    - a succeeded charge on a cancelled order that was not refunded (money kept for nothing).
+
+    A charge still pending is neither: its outcome is not known yet (reconciliation settles it).
+    """
+    orders = (
+        Order.objects.alias(  # payments name their order by id, so join through a subquery
+            charged=Coalesce(
+                Subquery(
+                    Payment.objects.filter(
+                        order_id=OuterRef("pk"),
+                        kind=Payment.Kind.CHARGE,
+                        status=Payment.Status.SUCCEEDED,
+                    )
+                    .values("order_id")
+                    .annotate(total=Sum("amount_cents"))
+                    .values("total")
+                ),
+                0,
+            ),
+            refunded=Coalesce(
+                Subquery(
+                    Payment.objects.filter(
+                        order_id=OuterRef("pk"),
+                        kind=Payment.Kind.REFUND,
+                        status=Payment.Status.SUCCEEDED,
+                    )
+                    .values("order_id")
+                    .annotate(total=Sum("amount_cents"))
+                    .values("total")
+                ),
+                0,
+            ),
+        )
+        .filter(
+            Q(status__in=_PAID_STATUSES, charged=0)
+            | Q(status=Order.Status.PENDING, charged__gt=0)
+            | Q(status=Order.Status.CANCELLED, charged__gt=F("refunded"))
+        )
+        .annotate(charged_cents=F("charged"), refunded_cents=F("refunded"))
+        .order_by("created_at")
+    )
+    if order_ids is not None:
+        orders = orders.filter(pk__in=list(order_ids))
+    problems: dict[str, str] = {
+        Order.Status.PENDING: "a succeeded charge on an unpaid order",
+        Order.Status.CANCELLED: "a succeeded charge that was not refunded",
+    }
+    return [
+        PaymentMismatch(
+            order_id=order.pk,
+            number=order.number,
+            status=order.status,
+            charged_cents=order.charged_cents,
+            refunded_cents=order.refunded_cents,
+            problem=problems.get(order.status, "no succeeded charge"),
+        )
+        for order in orders
+    ]

@@ -34,9 +34,19 @@ from inventory.services import (
     stock_reserve,
     stock_restock,
 )
-from payments.exceptions import PaymentDeclined, PaymentInProgress, RefundExceedsCaptured
+from payments.exceptions import (
+    PaymentDeclined,
+    PaymentGatewayError,
+    PaymentInProgress,
+    RefundExceedsCaptured,
+)
 from payments.models import Payment
-from payments.selectors import payment_get, pending_charges
+from payments.selectors import (
+    payment_get,
+    payment_succeeded_charge,
+    payment_succeeded_charges_since,
+    pending_charges,
+)
 from payments.services import (
     payment_captured_cents,
     payment_charge_begin,
@@ -58,6 +68,7 @@ from .exceptions import (
 )
 from .models import Cart, CartItem, Order, OrderEvent, OrderItem
 from .pricing import PricedLine, format_money, totals_for
+from .selectors import PaymentMismatch, payment_audit
 
 _NUMBER_ATTEMPTS = 5
 _STATUS_EMAILS: dict[str, str] = {
@@ -286,6 +297,11 @@ def order_cancel(*, order_id: Any, actor: User | None, note: str = "") -> Order:
     the gateway and puts the units back on hand (see `_refund_through_gateway`)."""
     with transaction.atomic():
         order = _order_lock(order_id)
+        charge = payment_succeeded_charge(order_id=order.pk)
+        if order.status == Order.Status.PENDING and charge is not None:
+            # Paid at the gateway, its outcome not applied yet: apply it, then cancel a paid
+            # order (refund and restock) below. Never release stock the customer paid for.
+            order = _apply_charge(order, charge=charge, actor=actor)
         if order.status != Order.Status.PAID:
             if _charge_in_flight(order):
                 raise PaymentInProgress(
@@ -354,12 +370,14 @@ def order_expire_unpaid(*, now: datetime | None = None, limit: int = 1000) -> in
     One short transaction per order, so a crash halfway leaves every order either fully
     cancelled or untouched (and still due). `SKIP LOCKED` lets two runs at once share the work
     without waiting and without touching the same order; an order being paid at this moment is
-    locked and skipped, and the status check under the lock settles any race. Returns how many
-    orders were cancelled (at most `limit` per run; the rest wait for the next minute).
+    locked and skipped, and the status check under the lock settles any race. A due order whose
+    charge succeeded (its outcome not applied yet: a late webhook, a failed handler) is marked
+    paid instead: never cancelled over. Returns how many orders were cancelled (at most `limit`
+    orders are handled per run; the rest wait for the next minute).
     """
     cutoff = now or timezone.now()
-    cancelled = 0
-    while cancelled < limit:
+    cancelled = handled = 0
+    while handled < limit:
         with transaction.atomic():
             due = (
                 Order.objects.select_for_update(skip_locked=True)
@@ -372,8 +390,17 @@ def order_expire_unpaid(*, now: datetime | None = None, limit: int = 1000) -> in
             )
             if due is None:
                 break
-            order_cancel(order_id=due.pk, actor=None, note=EXPIRED_NOTE)
-        cancelled += 1
+            charge = payment_succeeded_charge(order_id=due.pk)
+            if charge is None:
+                order_cancel(order_id=due.pk, actor=None, note=EXPIRED_NOTE)
+                cancelled += 1
+            else:
+                logger.warning(
+                    "due order has a succeeded charge; marking it paid, not cancelling it",
+                    extra={"order_id": str(due.pk), "payment_id": str(charge.pk)},
+                )
+                _apply_charge(_order_lock(due.pk), charge=charge, actor=None)
+        handled += 1
     return cancelled
 
 
@@ -500,6 +527,71 @@ def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
                 note="refund settled by the gateway",
                 cancel=False,
             )
+
+
+def order_payments_reconcile(*, since: timedelta = timedelta(days=2), limit: int = 100) -> int:
+    """Resolve orders whose status and money disagree (what `audit_payments` reports), for
+    charges that succeeded in the last `since`. Beat runs it on the critical queue every
+    `PAYMENT_RECONCILE_INTERVAL_SECONDS`. Returns how many orders it resolved.
+
+    - a pending order with a succeeded charge is marked paid (the outcome arrived, its handler
+      did not run: never a reason to cancel);
+    - a cancelled order with a succeeded charge not refunded is refunded (begun under the
+      order's lock, then sent to the gateway outside any transaction);
+    - a paid order without its succeeded charge cannot be put right by a machine: logged as an
+      error for a person (and reported by `audit_payments`).
+    """
+    candidates = payment_succeeded_charges_since(since=since)
+    resolved = 0
+    for mismatch in payment_audit(order_ids=candidates)[:limit]:
+        if _resolve_mismatch(mismatch):
+            resolved += 1
+    return resolved
+
+
+def _resolve_mismatch(mismatch: PaymentMismatch) -> bool:
+    extra = {"order_id": str(mismatch.order_id), "status": mismatch.status}
+    if mismatch.status == Order.Status.PENDING:
+        with transaction.atomic():
+            order = _order_lock(mismatch.order_id)
+            charge = payment_succeeded_charge(order_id=order.pk)
+            if order.status != Order.Status.PENDING or charge is None:
+                return False
+            logger.warning("succeeded charge on an unpaid order; marking it paid", extra=extra)
+            _apply_charge(order, charge=charge, actor=None)
+        return True
+    if mismatch.status == Order.Status.CANCELLED:
+        return _refund_kept_charge(mismatch.order_id)
+    logger.error("order is %s without a succeeded charge", mismatch.status, extra=extra)
+    return False
+
+
+def _refund_kept_charge(order_id: UUID) -> bool:
+    """A cancelled order still holding captured money: refund what no refund covers yet, and
+    send every pending refund of the order to the gateway now."""
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        if order.status != Order.Status.CANCELLED:
+            return False
+        owed = payment_captured_cents(order_id=order.pk)
+        if owed > 0:
+            with contextlib.suppress(RefundExceedsCaptured):  # pending refunds cover it
+                payment_refund_begin(order_id=order.pk, amount_cents=owed, user=None)
+        pending = list(
+            Payment.objects.filter(
+                order_id=order.pk, kind=Payment.Kind.REFUND, status=Payment.Status.PENDING
+            ).values_list("pk", flat=True)
+        )
+    logger.warning(
+        "succeeded charge on a cancelled order; refunding it", extra={"order_id": str(order_id)}
+    )
+    for refund_id in pending:
+        try:
+            result = payment_refund_execute(payment_id=refund_id)
+        except PaymentGatewayError:
+            continue  # unknown outcome: payment reconciliation asks again
+        payment_settle(payment_id=refund_id, result=result)
+    return True
 
 
 def _apply_charge(order: Order, *, charge: Payment, actor: User | None) -> Order:

@@ -1,8 +1,12 @@
 """A tiny registry of payment events for the apps above payments (orders subscribes).
 
 Published only for asynchronous outcomes (a webhook, a reconcile run): the synchronous pay and
-refund flows get the outcome as a return value. Handlers run after the transaction that settled
-the payment commits; they must be idempotent, since a gateway may tell us twice in two ways.
+refund flows get the outcome as a return value. Publishing writes an outbox row in the
+transaction that settles the payment (common/outbox.py), so the outcome's consequence for the
+order is recorded with the settlement itself: a worker then runs the handlers, and if one fails
+the outbox runs them again, with backoff, until they succeed (`payments.tasks.
+deliver_payment_event`, critical queue). Handlers must therefore be idempotent, and a gateway may
+tell us twice in two ways anyway.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections import defaultdict
 from typing import Literal, Protocol
 from uuid import UUID
 
-from django.db import transaction
+from common.outbox import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +45,19 @@ def unsubscribe(event_name: EventName, handler: Handler) -> None:
 
 
 def publish(event_name: EventName, *, payment_id: UUID, order_id: UUID) -> None:
-    """Deliver on commit of the current transaction (at once outside one)."""
+    """Record the event in the current transaction; its handlers run once it commits."""
     if event_name not in EVENT_NAMES:
         raise ValueError(f"Unknown payment event {event_name!r}.")
-    transaction.on_commit(lambda: _dispatch(event_name, payment_id=payment_id, order_id=order_id))
+    enqueue_after_commit(
+        "payments.tasks.deliver_payment_event",
+        event_name=event_name,
+        payment_id=str(payment_id),
+        order_id=str(order_id),
+    )
 
 
-def _dispatch(event_name: EventName, *, payment_id: UUID, order_id: UUID) -> None:
+def dispatch(event_name: EventName, *, payment_id: UUID, order_id: UUID) -> None:
+    """Run every handler of the event (the task does this); a handler's error propagates."""
     logger.info(
         "payment event",
         extra={"event": event_name, "payment_id": str(payment_id), "order_id": str(order_id)},

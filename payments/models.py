@@ -160,6 +160,12 @@ class Payment(TimeStampedModel):
                 condition=Q(status="pending"),
                 name="payments_pay_pending_created",
             ),
+            # Reconciliation's sweep and the reports look payments up by when they settled.
+            models.Index(
+                fields=["settled_at"],
+                condition=Q(status="succeeded"),
+                name="payments_pay_succeeded_settled",
+            ),
         ]
 
     def __str__(self) -> str:

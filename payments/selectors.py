@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import owned_by, owned_or_all_for_staff
@@ -33,6 +35,29 @@ def payment_get(*, payment_id: UUID) -> Payment:
 def pending_charges() -> QuerySet[Payment]:
     """Charges whose outcome is not known yet (in flight, or left by a timeout or a crash)."""
     return Payment.objects.filter(kind=Payment.Kind.CHARGE, status=Payment.Status.PENDING)
+
+
+def payment_succeeded_charge(*, order_id: UUID) -> Payment | None:
+    """The order's latest succeeded charge, if any."""
+    return (
+        Payment.objects.filter(
+            order_id=order_id, kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED
+        )
+        .order_by("-settled_at", "-created_at")
+        .first()
+    )
+
+
+def payment_succeeded_charges_since(*, since: dt.timedelta) -> list[UUID]:
+    """Orders with a charge that succeeded within `since` (reconciliation's candidates)."""
+    cutoff = timezone.now() - since
+    return list(
+        Payment.objects.filter(
+            kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED, settled_at__gte=cutoff
+        )
+        .values_list("order_id", flat=True)
+        .distinct()
+    )
 
 
 def payment_list_for_orders(*, order_ids: Iterable[UUID]) -> dict[UUID, list[Payment]]:

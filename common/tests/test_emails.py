@@ -6,6 +6,7 @@ from django.core.mail.backends.locmem import EmailBackend
 from django.db import transaction
 
 from common.emails import send_email
+from common.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -52,14 +53,23 @@ def test_no_email_when_the_transaction_rolls_back(django_capture_on_commit_callb
     assert mail.outbox == []
 
 
-def test_smtp_failure_is_retried(settings):
-    from common.tasks import send_email_task
-
+def test_smtp_failure_is_retried_by_the_outbox(
+    settings, django_capture_on_commit_callbacks, run_outbox
+):
     settings.EMAIL_BACKEND = f"{__name__}.FlakySMTPBackend"
     FlakySMTPBackend.attempts = 0
-    payload = {"template": "_test", "to": ["ann@example.com"], "context": {"name": "Ann"}}
-    # As a worker runs it (errors are retried, not raised to the caller).
-    result = send_email_task.apply(kwargs=payload, throw=False)
-    assert result.successful()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        send_email(template="_test", to=["ann@example.com"], context={"name": "Ann"})
+    # The first attempt failed into the outbox row (never into the caller), with a backoff.
+    message = OutboxMessage.objects.get()
+    assert (FlakySMTPBackend.attempts, mail.outbox) == (1, [])
+    assert message.done_at is None
+    assert message.attempts == 1
+    assert "relay went away" in message.last_error
+    assert message.available_at > message.created_at
+    assert run_outbox() == 1
+    message.refresh_from_db()
     assert FlakySMTPBackend.attempts == 2
     assert len(mail.outbox) == 1
+    assert message.done_at is not None
+    assert run_outbox() == 0  # done: never sent again

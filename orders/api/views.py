@@ -16,7 +16,12 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsStaff
-from common.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_KEY_PARAMETER, idempotent
+from common.idempotency import (
+    IDEMPOTENCY_ERRORS,
+    IDEMPOTENCY_KEY_PARAMETER,
+    idempotent,
+    idempotent_atomic,
+)
 from common.openapi import domain_error_responses
 from inventory.exceptions import InsufficientStock
 from orders import selectors, services
@@ -167,7 +172,7 @@ class OrderViewSet(
             ),
         },
     )
-    @idempotent
+    @idempotent_atomic
     def create(self, request: Request) -> Response:
         """Check out the cart: an order `pending` payment, its stock reserved, the cart emptied."""
         data = OrderPlaceInputSerializer(data=request.data)

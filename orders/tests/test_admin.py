@@ -5,7 +5,8 @@ from django.contrib.messages import get_messages
 
 from inventory.models import StockLevel
 from orders.models import Order
-from orders.services import order_mark_paid, order_ship
+from orders.services import order_ship
+from orders.tests.helpers import mark_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def act(admin_web, action, orders, **extra):
 def test_changelist_shows_searches_and_filters(admin_web, customer, make_user, place_order):
     mine = place_order(customer)
     theirs = place_order(make_user(email="zed@example.com"))
-    order_mark_paid(order_id=theirs.pk, actor=None)
+    mark_paid(order_id=theirs.pk, actor=None)
     page = admin_web.get(CHANGELIST).content.decode()
     assert mine.number in page
     assert theirs.number in page
@@ -67,7 +68,7 @@ def test_no_adding_or_deleting(admin_web, customer, place_order):
 
 def test_ship_action_uses_the_service_with_tracking(admin_web, admin_user, customer, place_order):
     paid = place_order(customer)
-    order_mark_paid(order_id=paid.pk, actor=None)
+    mark_paid(order_id=paid.pk, actor=None)
     pending = place_order(customer)
     response = act(admin_web, "ship", [paid, pending], carrier="DHL", tracking_number="JD01")
     messages = [str(m) for m in get_messages(response.wsgi_request)]
@@ -84,7 +85,7 @@ def test_ship_action_uses_the_service_with_tracking(admin_web, admin_user, custo
 
 def test_deliver_and_cancel_actions(admin_web, customer, product, place_order):
     shipped = place_order(customer)
-    order_mark_paid(order_id=shipped.pk, actor=None)
+    mark_paid(order_id=shipped.pk, actor=None)
     order_ship(order_id=shipped.pk, actor=None)
     pending = place_order(customer, [(product, 3)])
     act(admin_web, "deliver", [shipped])

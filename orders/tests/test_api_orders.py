@@ -9,7 +9,8 @@ from django.utils import timezone
 from conftest import client_for
 from inventory.models import StockLevel
 from orders.models import Order
-from orders.services import order_cancel, order_mark_paid, order_ship
+from orders.services import order_cancel, order_ship
+from orders.tests.helpers import mark_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,7 @@ def test_anonymous_cannot_list(api_client):
 def test_filters(staff_client, staff, customer, place_order):
     pending = place_order(customer)
     paid = place_order(customer)
-    order_mark_paid(order_id=paid.pk, actor=staff)
+    mark_paid(order_id=paid.pk, actor=staff)
     Order.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(days=3))
 
     def numbers(**params):
@@ -130,7 +131,7 @@ def test_owner_cancels_a_pending_order(customer, customer_client, product, place
 
 def test_owner_cancels_a_paid_order(customer, customer_client, product, place_order):
     order = place_order(customer, [(product, 3)])
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     assert customer_client.post(url(order, "cancel")).json()["status"] == "cancelled"
     level = StockLevel.objects.get(product=product)
     assert (level.on_hand, level.reserved) == (10, 0)
@@ -152,7 +153,7 @@ def test_cancel_of_another_users_order_is_404(customer, make_user, product, plac
 
 def test_cancel_of_a_shipped_order_is_409(customer, customer_client, staff, place_order):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     order_ship(order_id=order.pk, actor=staff)
     response = customer_client.post(url(order, "cancel"))
     assert response.status_code == 409
@@ -163,7 +164,7 @@ def test_cancel_of_a_shipped_order_is_409(customer, customer_client, staff, plac
 
 def test_staff_ship_a_paid_order(customer, staff_client, place_order):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     response = staff_client.post(
         url(order, "ship"), {"carrier": "UPS", "tracking_number": "1Z999"}, format="json"
     )
@@ -174,7 +175,7 @@ def test_staff_ship_a_paid_order(customer, staff_client, place_order):
 
 def test_ship_without_tracking(customer, staff_client, place_order):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     body = staff_client.post(url(order, "ship"), {}, format="json").json()
     assert (body["status"], body["carrier"], body["tracking_number"]) == ("shipped", "", "")
 
@@ -190,7 +191,7 @@ def test_ship_a_pending_order_is_409(customer, staff_client, place_order):
 
 def test_ship_with_a_too_long_tracking_number_is_400(customer, staff_client, place_order):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     response = staff_client.post(url(order, "ship"), {"tracking_number": "x" * 101}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "tracking_number"
@@ -199,7 +200,7 @@ def test_ship_with_a_too_long_tracking_number_is_400(customer, staff_client, pla
 @pytest.mark.parametrize("action", ["ship", "deliver"])
 def test_customers_cannot_ship_or_deliver(customer, customer_client, place_order, action):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     response = customer_client.post(url(order, action), {}, format="json")
     assert response.status_code == 403
     order.refresh_from_db()
@@ -208,7 +209,7 @@ def test_customers_cannot_ship_or_deliver(customer, customer_client, place_order
 
 def test_staff_deliver_a_shipped_order(customer, staff, staff_client, place_order):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     order_ship(order_id=order.pk, actor=staff)
     response = staff_client.post(url(order, "deliver"))
     assert response.status_code == 200
@@ -217,7 +218,7 @@ def test_staff_deliver_a_shipped_order(customer, staff, staff_client, place_orde
 
 def test_deliver_a_paid_order_is_409(customer, staff_client, place_order):
     order = place_order(customer)
-    order_mark_paid(order_id=order.pk, actor=customer)
+    mark_paid(order_id=order.pk, actor=customer)
     response = staff_client.post(url(order, "deliver"))
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "invalid_transition"

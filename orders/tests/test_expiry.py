@@ -11,8 +11,9 @@ from django.utils import timezone
 from inventory.models import StockLevel, StockMovement
 from orders import services
 from orders.models import Order, OrderEvent
-from orders.services import order_expire_unpaid, order_mark_paid
+from orders.services import order_expire_unpaid
 from orders.tasks import expire_unpaid_orders
+from orders.tests.helpers import mark_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_expiry_cancels_due_orders_and_releases_their_stock(
     due = place_order(customer, [(product, 2)])
     not_yet = place_order(customer, [(product, 3)])
     paid = place_order(customer, [(product, 1)])
-    order_mark_paid(order_id=paid.pk, actor=customer)
+    mark_paid(order_id=paid.pk, actor=customer)
     make_due(due)
     Order.objects.filter(pk=paid.pk).update(expires_at=timezone.now() - timedelta(hours=1))
     assert reserved(product) == 5

@@ -15,11 +15,11 @@ from orders.models import Order, OrderEvent
 from orders.services import (
     order_cancel,
     order_deliver,
-    order_mark_paid,
     order_mark_refunded,
     order_ship,
     order_transition,
 )
+from orders.tests.helpers import mark_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -52,11 +52,11 @@ def level(product):
 def move_to(order, status, actor):
     """Walk an order along the happy path to `status` through the services."""
     paths: dict[str, list[Callable[..., Order]]] = {
-        S.PAID: [order_mark_paid],
-        S.SHIPPED: [order_mark_paid, order_ship],
-        S.DELIVERED: [order_mark_paid, order_ship, order_deliver],
+        S.PAID: [mark_paid],
+        S.SHIPPED: [mark_paid, order_ship],
+        S.DELIVERED: [mark_paid, order_ship, order_deliver],
         S.CANCELLED: [order_cancel],
-        S.REFUNDED: [order_mark_paid, lambda **kw: order_mark_refunded(**kw, restock=False)],
+        S.REFUNDED: [mark_paid, lambda **kw: order_mark_refunded(**kw, restock=False)],
     }
     for step in paths[status]:
         step(order_id=order.pk, actor=actor)
@@ -68,7 +68,7 @@ def move_to(order, status, actor):
 def test_mark_paid_turns_the_reservation_into_a_sale(customer, staff, product, place_order):
     order = place_order(customer, [(product, 3)])
     assert level(product) == (10, 3)
-    paid = order_mark_paid(order_id=order.pk, actor=customer, note="card 4242")
+    paid = mark_paid(order_id=order.pk, actor=customer, note="card 4242")
     assert paid.status == "paid"
     assert paid.expires_at is None
     assert level(product) == (7, 0)
