@@ -6,6 +6,11 @@ class CommonConfig(AppConfig):
     verbose_name = "Common"
 
     def ready(self) -> None:
-        from .logging import install_record_factory
+        from django.conf import settings
+
+        from .logging import install_record_factory, rate_limited_logger
 
         install_record_factory()
+        # django-redis logs every cache error it ignores (Redis down: one per request); an
+        # outage needs one line a minute, with the count of the ones held back.
+        rate_limited_logger(getattr(settings, "DJANGO_REDIS_LOGGER", "django_redis"))

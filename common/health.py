@@ -38,6 +38,18 @@ def check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
 
 
+def _service(check: str) -> str:
+    """What stands behind a check, for the operator reading a 503 (Redis, PostgreSQL, …)."""
+    if check == "database":
+        return "PostgreSQL"
+    if check == "cache":
+        backend = str(settings.CACHES["default"]["BACKEND"])
+        return "Redis" if "redis" in backend.lower() else str(backend.rsplit(".", 1)[-1])
+    scheme = str(settings.CELERY_BROKER_URL).split("://", 1)[0]
+    names = {"redis": "Redis", "rediss": "Redis", "amqp": "RabbitMQ"}
+    return names.get(scheme, scheme)
+
+
 CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
     "cache": check_cache,
@@ -65,4 +77,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": results}
     if failed:
         body["failed"] = failed
+        body["detail"] = ", ".join(f"{name} ({_service(name)})" for name in failed) + (
+            " did not answer"
+        )
     return JsonResponse(body, status=503 if failed else 200)

@@ -14,7 +14,8 @@ win, whatever the timing. The winner runs the view and stores a successful (2xx)
 row (checkout: in the same transaction as the order, `idempotent_atomic`, so a committed order
 always has its stored response and a retry replays it). Any other outcome (a 4xx, a 5xx, an
 exception) deletes the claim: our services are atomic, so nothing was done and a retry with the
-same key is safe and useful (the cart was fixed, the stock came back). A claim left behind by a process that died mid-request can be taken over after
+same key is safe and useful (the cart was fixed, the stock came back). A claim left behind by
+a process that died mid-request can be taken over after
 `ABANDONED_AFTER`; the domain state still protects (a re-run checkout finds the cart empty, a
 re-run pay finds the order no longer pending).
 

@@ -178,7 +178,7 @@ CACHES: dict[str, dict[str, object]] = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttles"}
     ),
 }
-# An ignored cache error is logged, at most once a minute per process (common/logging.py).
+# An ignored cache error is logged at most once a minute per process (common/apps.py).
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "shop.redis"
 
@@ -415,10 +415,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
         "pgserver": {"level": "WARNING"},
-        # django-redis reports each cache error it ignores; once a minute per process is enough.
-        "shop.redis": {"level": "WARNING", "filters": ["once_a_minute"]},
     },
-    "filters": {"once_a_minute": {"()": "common.logging.OncePerMinuteFilter"}},
 }
 
 # =============================================================================

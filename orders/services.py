@@ -421,6 +421,10 @@ def order_pay(*, order_id: Any, user: User, payment_method_id: UUID) -> Order:
     Raises `Order.DoesNotExist` for another user's order, `InvalidTransition` unless pending,
     `OrderExpired`, `PaymentInProgress` while another charge of the order is in flight,
     `PaymentDeclined` (the failed charge is recorded first) and `PaymentGatewayError`.
+
+    A retry after a timeout (the gateway did not answer within `PAYMENT_GATEWAY_TIMEOUT_SECONDS`,
+    the charge is still pending) resumes that charge with the same card: the gateway is asked
+    again under the same idempotency key, so the customer is charged once and learns the outcome.
     """
     with transaction.atomic():
         order = _order_lock(order_id)
@@ -428,15 +432,17 @@ def order_pay(*, order_id: Any, user: User, payment_method_id: UUID) -> Order:
             raise Order.DoesNotExist
         if not order.can_transition_to(Order.Status.PAID):
             raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot be paid.")
-        if order.expires_at is not None and order.expires_at <= timezone.now():
-            raise OrderExpired(f"Order {order.number} expired unpaid.")
-        charge = payment_charge_begin(
-            user=user,
-            payment_method_id=payment_method_id,
-            order_id=order.pk,
-            amount_cents=order.total_cents,
-            currency=order.currency,
-        )
+        charge = _charge_to_resume(order, payment_method_id=payment_method_id)
+        if charge is None:
+            if order.expires_at is not None and order.expires_at <= timezone.now():
+                raise OrderExpired(f"Order {order.number} expired unpaid.")
+            charge = payment_charge_begin(
+                user=user,
+                payment_method_id=payment_method_id,
+                order_id=order.pk,
+                amount_cents=order.total_cents,
+                currency=order.currency,
+            )
     result = payment_charge_execute(payment_id=charge.pk)
     with transaction.atomic():
         order = _order_lock(order_id)
@@ -640,6 +646,21 @@ def _cancel_paid(order: Order, *, actor: User | None, note: str) -> Order:
         note="order cancelled after payment",
     )
     return order
+
+
+def _charge_to_resume(order: Order, *, payment_method_id: UUID) -> Payment | None:
+    """The order's pending charge with this card, if the request that began it has certainly
+    stopped waiting for the gateway (older than the gateway timeout). A younger one is still in
+    flight (`PaymentInProgress`); one with another card too."""
+    pending = pending_charges().filter(order_id=order.pk).first()
+    if pending is None:
+        return None
+    waited = timezone.now() - pending.created_at
+    if pending.payment_method_id != payment_method_id or waited < timedelta(
+        seconds=settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS
+    ):
+        raise PaymentInProgress(f"Order {order.number} is being paid right now.")
+    return pending
 
 
 def _charge_in_flight(order: Order) -> bool:

@@ -47,6 +47,7 @@ def test_readyz_names_an_unreachable_cache(api_client):
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["cache"]
+    assert body["detail"] == "cache (Redis) did not answer"
     assert body["checks"]["cache"] == "unavailable"
     assert body["checks"]["database"] == "ok"
 
@@ -57,6 +58,7 @@ def test_readyz_names_an_unreachable_broker(api_client, settings):
     response = api_client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["failed"] == ["broker"]
+    assert response.json()["detail"] == "broker (Redis) did not answer"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -73,6 +75,7 @@ def test_readyz_names_an_unreachable_database(api_client, monkeypatch):
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["database"]
+    assert body["detail"] == "database (PostgreSQL) did not answer"
     assert body["checks"]["cache"] == "ok"
     # An address is a server someone else runs: the embedded backend starts nothing for it.
     assert not (Path(settings.BASE_DIR) / "127.0.0.1").exists()

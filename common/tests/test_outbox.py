@@ -1,0 +1,223 @@
+"""The transactional outbox (common/outbox.py): work queued after a commit exists exactly when
+the commit does, runs once, and is retried from PostgreSQL until it is done."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from celery import shared_task
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from common import outbox
+from common.models import OutboxMessage
+from common.outbox import enqueue_after_commit, outbox_backlog, relay_messages, retry_delay
+
+pytestmark = pytest.mark.django_db
+
+RUNS: list[int] = []
+FAILURES_LEFT = {"count": 0}
+
+
+@shared_task(name="common.tests.test_outbox.record")
+def record(*, value: int) -> int:
+    if FAILURES_LEFT["count"] > 0:
+        FAILURES_LEFT["count"] -= 1
+        raise ConnectionError("downstream went away")
+    RUNS.append(value)
+    return value
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    RUNS.clear()
+    FAILURES_LEFT["count"] = 0
+    yield
+    RUNS.clear()
+
+
+def test_a_rolled_back_transaction_queues_nothing(django_capture_on_commit_callbacks):
+    def rolled_back() -> None:
+        with transaction.atomic():
+            enqueue_after_commit(record, value=1)
+            raise RuntimeError("rolled back")
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        rolled_back()
+    assert OutboxMessage.objects.count() == 0
+    assert RUNS == []
+
+
+def test_committed_work_runs_once_after_the_commit(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        message = enqueue_after_commit(record, value=7)
+        assert RUNS == []  # nothing before the commit
+    assert RUNS == [7]
+    message.refresh_from_db()
+    assert message.done_at is not None
+    assert (message.attempts, message.last_error) == (1, "")
+    # The relay finds nothing left to do, and a duplicate delivery is skipped.
+    assert relay_messages() == 0
+    record.apply_async(kwargs={"value": 7}, task_id=f"outbox:{message.pk}")
+    assert RUNS == [7]
+
+
+def test_a_task_that_fails_is_retried_with_backoff_then_succeeds(
+    django_capture_on_commit_callbacks, run_outbox, allow_outbox_failures
+):
+    FAILURES_LEFT["count"] = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        message = enqueue_after_commit(record, value=3)
+    message.refresh_from_db()
+    assert (message.attempts, message.done_at, message.relayed_at) == (1, None, None)
+    assert message.last_error == "ConnectionError: downstream went away"
+    assert message.available_at >= message.created_at + retry_delay(1)
+    # Not due yet: the relay leaves it alone.
+    assert relay_messages() == 0
+    assert run_outbox() == 1  # second attempt fails too
+    message.refresh_from_db()
+    assert message.attempts == 2
+    assert run_outbox() == 1
+    message.refresh_from_db()
+    assert message.done_at is not None
+    assert RUNS == [3]
+    assert outbox_backlog() == {"waiting": 0, "failed": 0}
+
+
+def test_the_backoff_doubles_up_to_its_cap(settings):
+    settings.OUTBOX_RETRY_BASE_SECONDS = 10
+    settings.OUTBOX_RETRY_MAX_SECONDS = 600
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 6, 7, 20)] == [
+        10,
+        20,
+        40,
+        320,
+        600,
+        600,
+    ]
+
+
+def test_a_task_that_keeps_failing_is_given_up_and_logged(
+    django_capture_on_commit_callbacks, run_outbox, caplog, allow_outbox_failures
+):
+    FAILURES_LEFT["count"] = 100
+    with django_capture_on_commit_callbacks(execute=True):
+        message = enqueue_after_commit(record, value=1)
+    for _ in range(outbox.DEFAULT_MAX_ATTEMPTS - 1):
+        run_outbox()
+    message.refresh_from_db()
+    assert message.attempts == outbox.DEFAULT_MAX_ATTEMPTS
+    assert message.failed_at is not None
+    assert message.last_error == "ConnectionError: downstream went away"
+    assert any("left for a person" in r.getMessage() for r in caplog.records)
+    assert run_outbox() == 0  # given up: never relayed again
+    assert outbox_backlog() == {"waiting": 0, "failed": 1}
+
+
+def test_publishing_errors_never_reach_the_committer_and_the_relay_sends_later(
+    django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    """The broker is down right after the commit: the commit stands, the message waits."""
+    calls = {"n": 0}
+    real_publish = outbox._publish
+
+    def broker_down(**kwargs):
+        calls["n"] += 1
+        raise ConnectionRefusedError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(outbox, "_publish", broker_down)
+    with (
+        caplog.at_level(logging.WARNING),
+        django_capture_on_commit_callbacks(execute=True),
+        transaction.atomic(),
+    ):
+        enqueue_after_commit(record, value=1)
+        enqueue_after_commit(record, value=2)
+    assert calls["n"] == 2
+    assert RUNS == []
+    assert OutboxMessage.objects.filter(relayed_at__isnull=True, done_at__isnull=True).count() == 2
+    # Logged, at most once a minute, not once per message.
+    outage_lines = [r for r in caplog.records if "messages wait in the outbox" in r.getMessage()]
+    assert len(outage_lines) <= 1
+    monkeypatch.setattr(outbox, "_publish", real_publish)
+    assert outbox.relay_outbox() == 2  # the broker is back
+    assert sorted(RUNS) == [1, 2]
+    assert outbox.relay_outbox() == 0  # once
+
+
+def test_a_message_handed_over_but_never_run_is_handed_over_again(settings, monkeypatch):
+    """Redis restarted and lost what was queued: after the redelivery delay it is sent again."""
+    message = OutboxMessage.objects.create(task=record.name, kwargs={"value": 5})
+    lost = []
+    monkeypatch.setattr(outbox, "_publish", lambda **kwargs: lost.append(kwargs))
+    assert relay_messages() == 1  # handed to a broker that then loses it
+    monkeypatch.undo()
+    assert relay_messages() == 0  # not yet: it may still be waiting in the queue
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        relayed_at=timezone.now() - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS + 1)
+    )
+    assert relay_messages() == 1
+    assert RUNS == [5]
+
+
+def test_a_message_running_elsewhere_is_not_run_twice():
+    message = OutboxMessage.objects.create(
+        task=record.name,
+        kwargs={"value": 9},
+        lease_until=timezone.now() + timedelta(minutes=5),
+        relayed_at=timezone.now(),
+    )
+    record.apply_async(kwargs={"value": 9}, task_id=f"outbox:{message.pk}")  # a duplicate
+    assert RUNS == []
+    message.refresh_from_db()
+    assert message.done_at is None
+
+
+def test_two_relays_never_hand_over_the_same_message():
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(task=record.name, kwargs={"value": n}) for n in range(5)
+    )
+    first = relay_messages(limit=3)
+    second = relay_messages(limit=10)
+    assert (first, second) == (3, 2)
+    assert sorted(RUNS) == [0, 1, 2, 3, 4]
+
+
+def test_done_messages_are_purged_after_a_week():
+    old = OutboxMessage.objects.create(
+        task=record.name, kwargs={}, done_at=timezone.now() - timedelta(days=8)
+    )
+    recent = OutboxMessage.objects.create(task=record.name, kwargs={}, done_at=timezone.now())
+    failed = OutboxMessage.objects.create(
+        task=record.name, kwargs={}, failed_at=timezone.now() - timedelta(days=30), last_error="x"
+    )
+    assert outbox.purge_done_outbox_messages() == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
+    assert not OutboxMessage.objects.filter(pk=old.pk).exists()
+    failed.delete()  # a given-up message is left for a person, not for the suite's check
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+def test_queues_are_routed_by_urgency():
+    from config.celery import app
+
+    routes = {
+        "payments.tasks.deliver_payment_event": "critical",
+        "payments.tasks.reconcile_pending_payments": "critical",
+        "orders.tasks.expire_unpaid_orders": "critical",
+        "orders.tasks.reconcile_order_payments": "critical",
+        "common.outbox.relay_outbox": "critical",
+        "common.tasks.send_email_task": "default",
+        "accounts.tasks.send_verification_email": "default",
+        "inventory.tasks.send_low_stock_alert": "default",
+        "common.idempotency.purge_expired_idempotency_keys": "bulk",
+        "common.outbox.purge_done_outbox_messages": "bulk",
+        "accounts.tasks.flush_expired_tokens": "bulk",
+    }
+    router = app.amqp.router
+    for task, queue in routes.items():
+        route = router.route({}, task)
+        assert route["queue"].name == queue, task
