@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ServerErrorEnum
 from rest_framework import serializers
 
 from .exceptions import DomainError
@@ -18,7 +19,7 @@ class DomainErrorItemSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class DomainErrorResponseSerializer(serializers.Serializer[dict[str, Any]]):
-    type = serializers.ChoiceField(choices=["client_error"])
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
     errors = DomainErrorItemSerializer(many=True)  # type: ignore[assignment]
 
 
@@ -34,3 +35,17 @@ def domain_error_responses(*errors: type[DomainError]) -> dict[int, OpenApiRespo
         )
         for status, codes in sorted(by_status.items())
     }
+
+
+class RequestTooLargeResponseSerializer(serializers.Serializer[dict[str, Any]]):
+    """413: the body is over DATA_UPLOAD_MAX_MEMORY_SIZE (code `request_too_large`)."""
+
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = DomainErrorItemSerializer(many=True)  # type: ignore[assignment]
+
+
+class ServiceUnavailableResponseSerializer(serializers.Serializer[dict[str, Any]]):
+    """503 with `Retry-After`: the database is briefly unreachable (code `service_unavailable`)."""
+
+    type = serializers.ChoiceField(choices=ServerErrorEnum.choices)
+    errors = DomainErrorItemSerializer(many=True)  # type: ignore[assignment]

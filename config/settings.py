@@ -12,7 +12,7 @@ from pathlib import Path
 
 import django_stubs_ext
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from config.env import Env
 
@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "common.middleware.RequestIdMiddleware",
+    "common.exceptions.DatabaseUnavailableMiddleware",
     # /healthz and /readyz answer before host validation and the HTTPS redirect, so a container
     # healthcheck on 127.0.0.1 works with ALLOWED_HOSTS set to the real domain.
     "common.middleware.HealthCheckMiddleware",
@@ -201,8 +202,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 # Queues by urgency: a flood of emails never delays expiry or payment outcomes.
-CELERY_TASK_QUEUES = (Queue("critical"), Queue("default"), Queue("bulk"))
+# Each queue has its own exchange and routing key: a message reaches exactly its one queue.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("critical", "default", "bulk")
+)
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_EXCHANGE = "default"
+CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
     "common.outbox.relay_outbox": {"queue": "critical"},
     "payments.tasks.*": {"queue": "critical"},
@@ -314,7 +321,13 @@ DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_FORMATTER_CLASS": "common.exceptions.ExceptionFormatter",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     # Domain errors (402, 409, 422) are documented per endpoint with common.openapi.
-    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "415", "429", "500"],
+    "ALLOWED_ERROR_STATUS_CODES": [
+        *("400", "401", "403", "404", "405", "413", "415", "429", "500", "503"),
+    ],
+    "ERROR_SCHEMAS": {
+        "413": "common.openapi.RequestTooLargeResponseSerializer",
+        "503": "common.openapi.ServiceUnavailableResponseSerializer",
+    },
 }
 
 _ERRORS = "drf_standardized_errors.openapi_serializers"

@@ -26,6 +26,8 @@ from typing import IO, Any
 import orjson
 from django.db import connection, transaction
 
+from common.parsers import json_problem
+
 from .cache import catalog_changed
 from .models import METADATA_MAX_BYTES, PATH_SEPARATOR, StockLevel, store_currency
 from .services import (
@@ -54,6 +56,9 @@ FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 MAX_NAME = 200
 MAX_CATEGORY_NAME = 100
 MAX_CATEGORY_PATH = 1000
+# API.md: product metadata nests at most 32 levels (the object itself is level 1). The API's
+# product serializer applies the same rule.
+METADATA_MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,15 @@ def _normalise_path(value: str) -> str | None:
     return path if len(path) <= MAX_CATEGORY_PATH else None
 
 
+def _metadata_shape_problem(text: str, metadata: dict[str, Any]) -> str | None:
+    """Nested deeper than API.md allows, or a NUL character (jsonb refuses it: the COPY would
+    fail). The walk runs only when the text could break a rule, as few rows do: orjson refuses a
+    raw NUL, so one arrives only as `\\u0000`, and nesting past the limit takes more brackets."""
+    if "\\u0000" not in text and text.count("{") + text.count("[") <= METADATA_MAX_DEPTH:
+        return None
+    return json_problem(metadata, max_depth=METADATA_MAX_DEPTH)
+
+
 def validate_row(
     row: list[str], currency: str
 ) -> tuple[tuple[Any, ...] | None, list[tuple[str | None, str]]]:
@@ -155,6 +169,8 @@ def validate_row(
     else:
         if not isinstance(metadata, dict):
             errors.append(("metadata", "must be a JSON object"))
+        elif (problem := _metadata_shape_problem(meta, metadata)) is not None:
+            errors.append(("metadata", problem))
         elif len(meta) * 3 > METADATA_MAX_BYTES and (
             len(json.dumps(metadata, ensure_ascii=False).encode()) > METADATA_MAX_BYTES
         ):

@@ -8,6 +8,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.exceptions import BIGINT_MAX, INTEGER_MAX
+from common.parsers import json_problem
+
+from ..catalog_csv import METADATA_MAX_DEPTH
 from ..exceptions import CatalogValidationError
 from ..models import Category, MovementReason, StockMovement
 from ..selectors import PRODUCT_ORDERINGS
@@ -67,10 +71,17 @@ class CategoryInputSerializer(serializers.Serializer[Category]):
 
 class CategoryListQuerySerializer(serializers.Serializer[dict[str, Any]]):
     parent = serializers.RegexField(  # type: ignore[assignment]
-        r"^(\d+|null)$",
+        r"^([0-9]+|null)$",
         required=False,
         help_text="A category id, or `null` for top-level categories",
     )
+
+    def validate_parent(self, value: str) -> str:
+        if value != "null" and int(value) > BIGINT_MAX:
+            raise serializers.ValidationError(
+                f"Ensure this value is less than or equal to {BIGINT_MAX}.", code="max_value"
+            )
+        return value
 
 
 # =============================================================================
@@ -103,11 +114,22 @@ class MetadataField(serializers.JSONField):
     pass
 
 
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    """API.md: a JSON object of at most 16 KB, nested at most 32 levels, without NUL characters.
+
+    The shape is checked first: it walks without recursion, while the size check serializes."""
+    problem = json_problem(metadata, max_depth=METADATA_MAX_DEPTH)
+    if problem is not None:
+        raise CatalogValidationError(f"Metadata {problem}.", attr="metadata")
+    return validate_metadata(metadata)
+
+
 class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
     sku = serializers.CharField(max_length=64, validators=[_as_field_error(validate_sku)])
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all())
+    # 2**53: exact in every JSON client (a JavaScript number); far inside `bigint`.
     price_cents = serializers.IntegerField(min_value=0, max_value=2**53)
     currency = serializers.CharField(
         max_length=3,
@@ -115,9 +137,11 @@ class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
         validators=[_as_field_error(validate_currency)],
         help_text="The store currency (default); no other is accepted",
     )
-    metadata = MetadataField(required=False, validators=[_as_field_error(validate_metadata)])
+    metadata = MetadataField(required=False, validators=[_as_field_error(_check_metadata)])
     is_active = serializers.BooleanField(required=False)
-    low_stock_threshold = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    low_stock_threshold = serializers.IntegerField(
+        min_value=0, max_value=INTEGER_MAX, required=False
+    )
 
     def validate_sku(self, value: str) -> str:
         from django.db.models.functions import Lower
@@ -135,11 +159,19 @@ class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class ProductListQuerySerializer(serializers.Serializer[dict[str, Any]]):
-    category = serializers.CharField(
-        required=False, help_text="A category id or slug; includes all its descendants"
+    # Ids and slugs are ASCII: "²" passes str.isdigit() but not int(), so it is refused here.
+    category = serializers.SlugField(
+        required=False,
+        max_length=120,
+        help_text="A category id or slug; includes all its descendants",
+        error_messages={"invalid": "Enter a category id or slug."},
     )
-    min_price = serializers.IntegerField(required=False, min_value=0, help_text="In cents")
-    max_price = serializers.IntegerField(required=False, min_value=0, help_text="In cents")
+    min_price = serializers.IntegerField(
+        required=False, min_value=0, max_value=BIGINT_MAX, help_text="In cents"
+    )
+    max_price = serializers.IntegerField(
+        required=False, min_value=0, max_value=BIGINT_MAX, help_text="In cents"
+    )
     in_stock = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Counts reservations"
     )
@@ -177,7 +209,7 @@ class StockLevelOutputSerializer(serializers.Serializer[Any]):
 
 
 class StockAdjustInputSerializer(serializers.Serializer[dict[str, Any]]):
-    delta = serializers.IntegerField(min_value=-(2**31) + 1, max_value=2**31 - 1)
+    delta = serializers.IntegerField(min_value=-INTEGER_MAX, max_value=INTEGER_MAX)
     reason = serializers.ChoiceField(choices=StockMovement.MANUAL_REASONS)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
@@ -210,7 +242,7 @@ class StockMovementOutputSerializer(serializers.ModelSerializer[StockMovement]):
 
 
 class StockMovementListQuerySerializer(serializers.Serializer[dict[str, Any]]):
-    product = serializers.IntegerField(required=False, min_value=1)
+    product = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
     reason = serializers.ChoiceField(choices=MovementReason.choices, required=False)
     created_after = serializers.DateTimeField(required=False, help_text="Inclusive")
     created_before = serializers.DateTimeField(required=False, help_text="Exclusive")

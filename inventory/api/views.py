@@ -1,9 +1,10 @@
 """Catalog and stock endpoints: thin views over `inventory.services` and `inventory.selectors`.
 
 Product reads are built from `.values()` rows and encoded with orjson (no model instances, no
-serializer per field), and reads by anyone but staff are cached in the Django cache under the
-catalog version (see `inventory.cache`), so a write anywhere in the catalog makes the next read
-fresh.
+serializer per field; `common.renderers.json_bytes` also writes what orjson refuses, such as
+metadata stored deeper than its 255 levels), and reads by anyone but staff are cached in the
+Django cache under the catalog version (see `inventory.cache`), so a write anywhere in the
+catalog makes the next read fresh.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from accounts.permissions import IsStaff, IsStaffOrReadOnly, is_staff_user
 from common.exceptions import ProtectedError
 from common.openapi import domain_error_responses
 from common.pagination import LedgerCursorPagination
+from common.renderers import json_bytes
 
 from .. import selectors, services
 from ..cache import catalog_cache_key, response_timeout
@@ -59,7 +61,7 @@ JSON_OPTIONS = orjson.OPT_UTC_Z
 
 def json_response(data: Any, *, status_code: int = status.HTTP_200_OK) -> HttpResponse:
     return HttpResponse(
-        orjson.dumps(data, option=JSON_OPTIONS),
+        json_bytes(data, option=JSON_OPTIONS),
         content_type="application/json",
         status=status_code,
     )
@@ -78,7 +80,7 @@ def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
     key = catalog_cache_key(request.get_host(), request.path, request.META.get("QUERY_STRING", ""))
     body = cache.get(key)
     if body is None:
-        body = orjson.dumps(build(), option=JSON_OPTIONS)
+        body = json_bytes(build(), option=JSON_OPTIONS)
         cache.set(key, body, timeout)
     return HttpResponse(body, content_type="application/json")
 

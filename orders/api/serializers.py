@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.exceptions import BIGINT_MAX
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.pricing import PricedLine, line_total_cents, totals_for
 from payments.api.serializers import PaymentOutputSerializer
@@ -43,7 +44,7 @@ class CartOutputSerializer(serializers.Serializer[Any]):
 
 
 class CartItemAddInputSerializer(serializers.Serializer[Any]):
-    product = serializers.IntegerField(min_value=1)
+    product = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
@@ -181,6 +182,7 @@ class OrderPayInputSerializer(serializers.Serializer[dict[str, Any]]):
 class OrderRefundInputSerializer(serializers.Serializer[dict[str, Any]]):
     amount_cents = serializers.IntegerField(
         min_value=1,
+        max_value=BIGINT_MAX,
         required=False,
         help_text="Omit for a full refund of what is still captured.",
     )
