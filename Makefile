@@ -58,8 +58,9 @@ pytest: install
 
 test: lint typecheck pytest
 
+# One worker for every queue locally; docker-compose.yml splits them by urgency.
 worker: install .env
-	$(BIN)/celery -A config worker --loglevel=INFO
+	$(BIN)/celery -A config worker -Q critical,default,bulk --loglevel=INFO
 
 beat: install .env
 	$(BIN)/celery -A config beat --loglevel=INFO

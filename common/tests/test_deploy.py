@@ -1,6 +1,9 @@
-"""Production settings pass Django's deployment checklist; docker-compose matches the settings."""
+"""Production settings pass Django's deployment checklist, every variable is documented, an empty
+variable means unset, and the container health probes pass behind a real domain. The compose
+file and the image: test_compose.py."""
 
 import base64
+import json
 import os
 import re
 import secrets
@@ -8,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+import pytest
 from django.conf import settings
+from django.test import Client, override_settings
 
 ROOT = Path(settings.BASE_DIR)
 SETTINGS_VARIABLE = re.compile(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""")
@@ -17,6 +21,11 @@ SETTINGS_VARIABLE = re.compile(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""
 
 def settings_variables() -> set[str]:
     return set(SETTINGS_VARIABLE.findall((ROOT / "config" / "settings.py").read_text()))
+
+
+def compose_variables() -> set[str]:
+    """The variables docker-compose.yml interpolates (`${NAME…}`): read from `.env` too."""
+    return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
 
 
 def env_example_variables() -> set[str]:
@@ -64,39 +73,106 @@ def test_check_deploy_is_clean_with_production_settings():
 def test_every_setting_variable_is_documented():
     documented = env_example_variables()
     readme = (ROOT / "README.md").read_text()
-    missing_example = settings_variables() - documented
+    variables = settings_variables() | compose_variables()
+    assert {
+        "CELERY_BROKER_URL",
+        "CACHE_URL",
+        "THROTTLE_CACHE_URL",
+        "FLOWER_BASIC_AUTH",
+    } <= variables
+    missing_example = variables - documented
     assert not missing_example, f"not in .env.example: {sorted(missing_example)}"
-    missing_readme = {name for name in settings_variables() if f"`{name}`" not in readme}
+    missing_readme = {name for name in variables if f"`{name}`" not in readme}
     assert not missing_readme, f"not in the README's configuration table: {missing_readme}"
 
 
-def test_compose_file_matches_the_settings():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert set(services) >= {"postgres", "redis", "web", "worker", "beat"}
-    assert services["postgres"]["image"].startswith("postgres:16")
-    assert services["redis"]["image"].startswith("redis:7")
-    for name in ("postgres", "redis", "web", "worker"):
-        assert "healthcheck" in services[name], f"{name} has no health check"
+# What settings make of the payment keys, run in a fresh interpreter so the environment is exactly
+# the one given. A developer's `.env` is not read: the test is about the environment alone.
+PAYMENT_KEYS_PROBE = """
+import json
+import environ
+environ.Env.read_env = classmethod(lambda cls, *args, **kwargs: None)
+import django
+django.setup()
+from django.conf import settings
+from payments import crypto
+token = crypto.encrypt(b"billing details")
+print(json.dumps({
+    "PAYMENT_FINGERPRINT_KEY": settings.PAYMENT_FINGERPRINT_KEY,
+    "FIELD_ENCRYPTION_KEYS": settings.FIELD_ENCRYPTION_KEYS,
+    "PAYMENT_WEBHOOK_SECRET": settings.PAYMENT_WEBHOOK_SECRET,
+    "CELERY_TASK_ALWAYS_EAGER": settings.CELERY_TASK_ALWAYS_EAGER,
+    "decrypted": crypto.decrypt(token).decode(),
+    "fingerprint": crypto.card_fingerprint("4242424242424242"),
+}))
+"""
 
-    known = settings_variables() | {"DJANGO_SUPERUSER_EMAIL", "DJANGO_SUPERUSER_PASSWORD", "HOST"}
-    for name in ("web", "worker", "beat"):
-        service = services[name]
-        environment = service.get("environment", {})
-        assert isinstance(environment, dict)
-        unknown = set(environment) - known
-        assert not unknown, f"{name} sets variables the settings never read: {unknown}"
-        for required in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
-            assert required in environment, f"{name} lacks {required}"
-        assert "postgres" in environment["DATABASE_URL"]
-        assert "redis://redis:6379" in environment["REDIS_URL"]
-        depends = service.get("depends_on", {})
-        assert depends["postgres"]["condition"] == "service_healthy"
-        assert depends["redis"]["condition"] == "service_healthy"
 
-    web_command = " ".join(services["web"]["command"])
-    assert "gunicorn" in web_command
-    assert "config.wsgi" in web_command
-    assert "celery" in " ".join(services["worker"]["command"])
-    assert "beat" in " ".join(services["beat"]["command"])
-    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+def payment_settings(**variables: str) -> dict[str, object]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "the-same-secret-key-for-both-runs-0123456789",
+        "DATABASE_URL": "postgres://unused@127.0.0.1:5432/unused",
+        **variables,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PAYMENT_KEYS_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    values: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return values
+
+
+def test_an_empty_variable_means_unset():
+    """docker-compose's `FOO: ${FOO:-}` passes "" when .env lacks FOO: that must not be an empty
+    encryption key list (every card save a 500) or an HMAC with an empty key."""
+    empty = payment_settings(
+        FIELD_ENCRYPTION_KEYS="",
+        PAYMENT_FINGERPRINT_KEY="",
+        PAYMENT_WEBHOOK_SECRET="",
+        REDIS_URL="",
+        CELERY_BROKER_URL="",
+    )
+    unset = payment_settings()
+    assert empty == unset
+    keys = empty["FIELD_ENCRYPTION_KEYS"]
+    assert isinstance(keys, list)
+    assert keys
+    assert all(keys)
+    assert empty["PAYMENT_FINGERPRINT_KEY"]
+    # Saving a card encrypts its billing details and fingerprints its number: both work.
+    assert empty["decrypted"] == "billing details"
+    assert len(str(empty["fingerprint"])) == 64
+    assert empty["CELERY_TASK_ALWAYS_EAGER"] is True
+    # The defaults are derived from SECRET_KEY (a different key, different derived values).
+    other = payment_settings(SECRET_KEY="another-secret-key-entirely-9876543210")
+    assert other["FIELD_ENCRYPTION_KEYS"] != keys
+    assert other["PAYMENT_FINGERPRINT_KEY"] != empty["PAYMENT_FINGERPRINT_KEY"]
+
+
+@pytest.mark.django_db
+def test_health_probes_pass_behind_a_real_domain_and_https_redirect():
+    """docker-compose probes http://127.0.0.1:8000/readyz inside the container; production sets
+    ALLOWED_HOSTS to the real domain and SECURE_SSL_REDIRECT=true."""
+    with override_settings(ALLOWED_HOSTS=["shop.example.com"], SECURE_SSL_REDIRECT=True):
+        client = Client()
+        healthz = client.get("/healthz", HTTP_HOST="127.0.0.1:8000")
+        assert healthz.status_code == 200
+        assert healthz.json() == {"status": "ok"}
+        readyz = client.get("/readyz", HTTP_HOST="127.0.0.1:8000")
+        assert readyz.status_code not in {301, 400}
+        assert readyz.status_code == 200, readyz.content
+        assert readyz.json()["status"] == "ok"
+        # Everywhere else host validation and the redirect still apply.
+        assert client.get("/api/v1/products/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+        assert client.get("/healthz/extra", HTTP_HOST="127.0.0.1:8000").status_code == 400
+        redirected = client.get("/api/v1/products/", HTTP_HOST="shop.example.com")
+        assert redirected.status_code == 301
+        assert redirected["Location"] == "https://shop.example.com/api/v1/products/"
