@@ -1,0 +1,288 @@
+"""The live stack for fault tests: a private Redis, gunicorn and a Celery worker (with beat) in
+processes of their own, on the test database. One stack per test session; tests stop and start
+its parts (Redis, the worker) to inject the failures a deployment meets.
+
+Everything listens on 127.0.0.1 and every wait is bounded; the processes are stopped when the
+session ends, before the test database is dropped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "whsec_fault_tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = check()
+        except Exception as error:  # not there yet (a refused connection, a missing row)
+            last_error = error
+        else:
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what} (last error: {last_error!r})"
+            )
+        time.sleep(every)
+
+
+@dataclass
+class Process:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    offset: int = 0
+
+    def start(self) -> None:
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a kill takes its children too
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=15)
+        self.process = None
+
+    def output(self) -> str:
+        """What this run of the process wrote (not earlier runs)."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as handle:
+            handle.seek(self.offset)
+            return handle.read().decode(errors="replace")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+
+@dataclass
+class LiveStack:
+    redis_port: int
+    web_port: int
+    env: dict[str, str]
+    logs: Path
+    redis: Process = field(init=False)
+    web: Process = field(init=False)
+    worker: Process = field(init=False)
+    worker_runs: int = 0
+
+    def __post_init__(self) -> None:
+        self.redis = Process(
+            "redis",
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            self.env,
+            self.logs / "redis.log",
+        )
+        self.web = Process(
+            "web",
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"],
+            self.env,
+            self.logs / "web.log",
+        )
+        self.worker = Process(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--beat",
+                "--schedule",
+                str(self.logs / "beat-schedule"),
+                "-Q",
+                "critical,default,bulk",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"fault-tests-{self.redis_port}@%h",
+            ],
+            self.env,
+            self.logs / "worker.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def broker_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start_redis(self) -> None:
+        self.redis.start()
+        wait_for(self.redis_answers, timeout=15, what="redis-server to answer")
+
+    def stop_redis(self) -> None:
+        self.redis.kill(signal.SIGTERM)
+        wait_for(lambda: not self.redis_answers(), timeout=10, what="redis-server to stop")
+
+    def redis_answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.redis_port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def start_worker(self) -> None:
+        self.worker_runs += 1
+        schedule = self.logs / f"beat-schedule-{self.worker_runs}"  # a killed beat may spoil one
+        self.worker.command[self.worker.command.index("--schedule") + 1] = str(schedule)
+        self.worker.start()
+        wait_for(
+            lambda: "ready." in self.worker.output(),
+            timeout=60,
+            what=f"the Celery worker\n{self.worker.tail()}",
+        )
+
+    def start_web(self) -> None:
+        self.web.start()
+        wait_for(
+            lambda: self.get("/healthz")[0] == 200,
+            timeout=60,
+            what=f"gunicorn\n{self.web.tail()}",
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15,
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.url + path, data=body, method=method)  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def get(self, path: str, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path, **kwargs)
+
+    def stop(self) -> None:
+        for process in (self.worker, self.web, self.redis):
+            process.kill()
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (
+        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def live_stack(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    """Start Redis, gunicorn and a worker (with beat) against the test database, once."""
+    if not os.environ.get("DATABASE_URL") or not shutil.which("redis-server"):
+        pytest.skip("fault tests need DATABASE_URL and a redis-server binary (CI has both)")
+    logs = tmp_path_factory.mktemp("live-stack")
+    redis_port, web_port = free_port(), free_port()
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "REDIS_", "CACHE_", "CELERY_", "PYTEST", "COV_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": settings.SECRET_KEY,  # the tests' JWTs must validate there
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "HOST": "127.0.0.1",
+            "PORT": str(web_port),
+            "WEB_CONCURRENCY": "2",
+            "LOG_LEVEL": "WARNING",
+            "EMAIL_URL": "consolemail://",
+            "PAYMENT_GATEWAY": "test",
+            "PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
+            "THROTTLE_ANON": "100000/min",
+            "THROTTLE_USER": "100000/min",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    stack = LiveStack(redis_port=redis_port, web_port=web_port, env=env, logs=logs)
+    try:
+        stack.start_redis()
+        stack.start_web()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            # A killed worker can leave a backend behind; the test database must be droppable.
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
