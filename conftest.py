@@ -25,7 +25,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
-    """Throttle counters and cached reads never leak from one test into the next."""
+    """Throttle counters, cached reads and a broker backoff never leak from one test into the
+    next."""
+    from common import outbox
+
+    outbox._broker_backoff["until"] = 0.0
     for alias in ("default", "throttles"):
         caches[alias].clear()
     yield

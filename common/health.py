@@ -35,7 +35,10 @@ def check_broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process: there is no broker to reach
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_SECONDS) as conn:
-        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
+        # One quick retry: a refused connection answers in milliseconds, not after a backoff.
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=1, timeout=CHECK_TIMEOUT_SECONDS
+        )
 
 
 def _service(check: str) -> str:

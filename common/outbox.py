@@ -33,6 +33,7 @@ import contextlib
 import importlib
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 outage_logger = rate_limited_logger("shop.outbox.relay")
 
 TASK_ID_PREFIX = "outbox:"
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_backoff = {"until": 0.0}
 TABLE = OutboxMessage._meta.db_table
 DEFAULT_MAX_ATTEMPTS = 10
 
@@ -74,7 +77,14 @@ def relay_messages(*, ids: Sequence[UUID] | None = None, limit: int = 500) -> in
 
     Rows are claimed first (`relayed_at` set under `FOR UPDATE SKIP LOCKED`, so two relays never
     send the same row), then published outside any transaction. A publish that fails un-claims
-    the rest; a crash between claim and publish is covered by the redelivery delay."""
+    the rest; a crash between claim and publish is covered by the redelivery delay.
+
+    After a failed publish this process leaves the fast path (`ids`) alone for
+    `BROKER_BACKOFF_SECONDS`: during a Redis outage a request does not wait on a broker that just
+    refused, and its message waits for the relay. That is a latency shortcut only; whether a
+    message is sent is decided by its row, which every process sees."""
+    if ids is not None and time.monotonic() < _broker_backoff["until"]:
+        return 0
     now = timezone.now()
     claimed = _claim(ids=ids, limit=limit, now=now)
     sent = 0
@@ -82,6 +92,7 @@ def relay_messages(*, ids: Sequence[UUID] | None = None, limit: int = 500) -> in
         try:
             _publish(task_name=task_name, kwargs=kwargs, message_id=message_id)
         except Exception as error:
+            _broker_backoff["until"] = time.monotonic() + BROKER_BACKOFF_SECONDS
             unsent = [row[0] for row in claimed[position:]]
             OutboxMessage.objects.filter(pk__in=unsent, relayed_at=now).update(relayed_at=None)
             outage_logger.warning(

@@ -200,7 +200,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Publishing fails fast when the broker is down (one quick retry, not kombu's default of retrying
+# for `broker_connection_timeout`): the message waits in the outbox and no request waits on Redis.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # Queues by urgency: a flood of emails never delays expiry or payment outcomes.
 # Each queue has its own exchange and routing key: a message reaches exactly its one queue.
 CELERY_TASK_QUEUES = tuple(

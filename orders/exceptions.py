@@ -46,3 +46,12 @@ class RefundFailed(DomainError):  # noqa: N818
     code = "refund_failed"
     status_code = status.HTTP_502_BAD_GATEWAY
     message = "The gateway refused the refund."
+
+
+class OrderTotalTooLarge(DomainError):  # noqa: N818
+    code = "order_total_too_large"
+    status_code = status.HTTP_400_BAD_REQUEST
+    message = "The order's total is larger than a payment can be."
+
+    def __init__(self) -> None:
+        super().__init__(items=[ErrorItem(self.message, "items")])

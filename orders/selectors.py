@@ -73,6 +73,17 @@ _PAID_STATUSES = (
 )
 
 
+def _succeeded_total(kind: str) -> Coalesce:
+    """The order's succeeded payments of one kind, summed (0 when none), as a subquery."""
+    total = (
+        Payment.objects.filter(order_id=OuterRef("pk"), kind=kind, status=Payment.Status.SUCCEEDED)
+        .values("order_id")
+        .annotate(total=Sum("amount_cents"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total), 0)
+
+
 def payment_audit(*, order_ids: Iterable[UUID] | None = None) -> list[PaymentMismatch]:
     """Orders that break the money invariants (API.md, end), in one query:
 
@@ -83,33 +94,9 @@ def payment_audit(*, order_ids: Iterable[UUID] | None = None) -> list[PaymentMis
     A charge still pending is neither: its outcome is not known yet (reconciliation settles it).
     """
     orders = (
-        Order.objects.alias(  # payments name their order by id, so join through a subquery
-            charged=Coalesce(
-                Subquery(
-                    Payment.objects.filter(
-                        order_id=OuterRef("pk"),
-                        kind=Payment.Kind.CHARGE,
-                        status=Payment.Status.SUCCEEDED,
-                    )
-                    .values("order_id")
-                    .annotate(total=Sum("amount_cents"))
-                    .values("total")
-                ),
-                0,
-            ),
-            refunded=Coalesce(
-                Subquery(
-                    Payment.objects.filter(
-                        order_id=OuterRef("pk"),
-                        kind=Payment.Kind.REFUND,
-                        status=Payment.Status.SUCCEEDED,
-                    )
-                    .values("order_id")
-                    .annotate(total=Sum("amount_cents"))
-                    .values("total")
-                ),
-                0,
-            ),
+        Order.objects.alias(  # payments name their order by id, so join through subqueries
+            charged=_succeeded_total(Payment.Kind.CHARGE),
+            refunded=_succeeded_total(Payment.Kind.REFUND),
         )
         .filter(
             Q(status__in=_PAID_STATUSES, charged=0)

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from common.emails import send_email
-from common.exceptions import ErrorItem
+from common.exceptions import BIGINT_MAX, ErrorItem
 from inventory.exceptions import InsufficientStock, Shortage
 from inventory.models import Product
 from inventory.selectors import product_get_for_sale
@@ -62,6 +62,7 @@ from .exceptions import (
     EmailNotVerified,
     InvalidTransition,
     OrderExpired,
+    OrderTotalTooLarge,
     PartialRestock,
     ProductUnavailable,
     RefundFailed,
@@ -213,6 +214,8 @@ def order_place(*, user: User, shipping_address: Mapping[str, str], note: str = 
         PricedLine(unit_price_cents=line.product.price_cents, quantity=line.quantity)
         for line in lines
     )
+    if totals.total_cents > BIGINT_MAX:  # a 64-bit column, and more than any card can pay
+        raise OrderTotalTooLarge
     order = _order_insert(
         user=user,
         currency=settings.STORE_CURRENCY,

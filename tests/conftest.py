@@ -267,6 +267,9 @@ def live_stack(
             "PAYMENT_GATEWAY": "test",
             "PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
+            # Short, so a crashed payment's settlement is seen within a test's patience.
+            "PAYMENT_RECONCILE_INTERVAL_SECONDS": "2",
+            "PAYMENT_RECONCILE_AFTER_SECONDS": "3",
             "THROTTLE_ANON": "100000/min",
             "THROTTLE_USER": "100000/min",
             "PYTHONUNBUFFERED": "1",

@@ -26,17 +26,11 @@ from inventory.models import Product, StockLevel, StockMovement
 from inventory.services import category_create, product_create
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.services import cart_item_add
+from orders.tests.conftest import ADDRESS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORDERS = "/api/v1/orders/"
-ADDRESS = {
-    "name": "Ann Smith",
-    "line1": "1 Main Street",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
-}
 
 
 # --- a plain Django view and a middleware, for the non-DRF paths ------------------------------

@@ -52,10 +52,12 @@ def json_body(data: dict[str, Any]) -> bytes:
 
 def client_app(stack: LiveStack) -> Celery:
     """A Celery client for the live broker (the tests' own Celery runs eagerly)."""
-    return Celery("fault-tests", broker=stack.broker_url)
+    return Celery("fault-tests", broker=stack.broker_url, set_as_current=False)
 
 
-def test_redis_down_while_serving_then_back(live_stack: LiveStack, make_user, category) -> None:
+def test_redis_down_while_serving_then_back(
+    live_stack: LiveStack, make_user, category, record_property
+) -> None:
     """Redis stops: catalog, login, checkout and pay still work, `/readyz` names Redis, nothing
     answers 500. Redis returns: readiness comes back by itself and every email queued meanwhile
     is sent, once."""
@@ -63,9 +65,12 @@ def test_redis_down_while_serving_then_back(live_stack: LiveStack, make_user, ca
     User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD, hasher="argon2"))
     product = make_product(category, 1)
     statuses: Counter[int] = Counter()
+    slowest = {"seconds": 0.0}
 
     def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        started = time.monotonic()
         status, _, body = live_stack.request(method, path, **kwargs)
+        slowest["seconds"] = max(slowest["seconds"], time.monotonic() - started)
         statuses[status] += 1
         return status, json.loads(body) if body else None
 
@@ -106,23 +111,34 @@ def test_redis_down_while_serving_then_back(live_stack: LiveStack, make_user, ca
         live_stack.start_redis()
 
     assert statuses[500] == 0
-    assert outage_seconds < 20  # a refused connection fails fast: no request waits on Redis
+    # A refused connection fails fast and the outbox stops asking for a few seconds: no request
+    # waits on Redis (a checkout once took 6 s here, retrying the broker for kombu's timeout).
+    assert slowest["seconds"] < 3, slowest
+    assert outage_seconds < 10
     # While Redis was down the order's emails waited in PostgreSQL.
     assert OutboxMessage.objects.filter(done_at__isnull=True).count() >= 1
 
+    back = time.monotonic()
     wait_for(lambda: live_stack.get("/readyz")[0] == 200, timeout=30, what="readiness")
+    ready_after = time.monotonic() - back
     wait_for(
         lambda: not OutboxMessage.objects.filter(done_at__isnull=True).exists(),
         timeout=60,
         what=f"the outbox to drain\n{live_stack.worker.tail()}",
     )
+    # Figures for the README's "Failure behaviour" (pytest --junitxml shows them).
+    record_property("slowest_request_during_outage_s", round(slowest["seconds"], 3))
+    record_property("ready_again_after_s", round(ready_after, 2))
+    record_property("outbox_drained_after_s", round(time.monotonic() - back, 2))
     sent = OutboxMessage.objects.filter(task="common.tasks.send_email_task")
     assert sorted(m.kwargs["template"] for m in sent) == ["order_confirmation"]
     assert [m.attempts for m in OutboxMessage.objects.all()] == [1] * OutboxMessage.objects.count()
     assert order["number"] in live_stack.worker.output()  # the worker sent it (console email)
 
 
-def test_worker_killed_in_the_middle_of_expiry(live_stack: LiveStack, make_user, category) -> None:
+def test_worker_killed_in_the_middle_of_expiry(
+    live_stack: LiveStack, make_user, category, record_property
+) -> None:
     """Expiry cancels two orders, blocks on the third, and the worker is killed (SIGKILL, every
     process). A new worker and the next run finish the job: each order cancelled once, each
     reservation released once."""
@@ -163,6 +179,7 @@ def test_worker_killed_in_the_middle_of_expiry(live_stack: LiveStack, make_user,
         live_stack.worker.kill()  # the whole worker, mid-transaction
         lock.rollback()  # the killed worker's transaction can only roll back now
 
+    restarted = time.monotonic()
     live_stack.start_worker()
     app.send_task("orders.tasks.expire_unpaid_orders", queue="critical")  # beat's next minute
     wait_for(
@@ -170,6 +187,7 @@ def test_worker_killed_in_the_middle_of_expiry(live_stack: LiveStack, make_user,
         timeout=60,
         what=f"expiry to finish\n{live_stack.worker.tail()}",
     )
+    record_property("expiry_done_after_worker_restart_s", round(time.monotonic() - restarted, 2))
     for order in orders:
         cancels = OrderEvent.objects.filter(order=order, to_status=Order.Status.CANCELLED)
         assert cancels.count() == 1
@@ -180,7 +198,9 @@ def test_worker_killed_in_the_middle_of_expiry(live_stack: LiveStack, make_user,
     app.close()
 
 
-def test_a_flood_of_emails_does_not_delay_expiry(live_stack: LiveStack, make_user, category):
+def test_a_flood_of_emails_does_not_delay_expiry(
+    live_stack: LiveStack, make_user, category, record_property
+):
     """1,000 emails are queued before one expiry run; the worker consumes every queue (as
     `make worker` does) and still runs expiry first, not after the emails: queues by urgency."""
     customer = make_user(email="cy@example.com")
@@ -212,4 +232,36 @@ def test_a_flood_of_emails_does_not_delay_expiry(live_stack: LiveStack, make_use
     finally:
         broker.delete("default")
         app.close()
+    record_property("emails_still_queued_when_expiry_ran", waiting_emails)
     assert waiting_emails >= flood - 100, waiting_emails
+
+
+def test_a_crashed_payment_settles_by_itself(
+    live_stack: LiveStack, make_user, category, record_property
+) -> None:
+    """The pay request died after recording its charge (the gateway may or may not have been
+    asked). Reconciliation asks the gateway again with the same key and the outbox applies the
+    outcome: the order is paid with no one touching it, within the reconcile settings (here 3 s
+    of age and a 2 s interval; 60 s and 60 s by default)."""
+    from payments.gateways.base import CardDetails
+    from payments.services import payment_charge_begin, payment_method_create
+
+    customer = make_user(email="dee@example.com")
+    cart_item_add(user=customer, product_id=make_product(category, 1).pk, quantity=1)
+    order = order_place(user=customer, shipping_address=ADDRESS)
+    card = CardDetails(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
+    method = payment_method_create(user=customer, card=card)
+    crashed_at = time.monotonic()
+    payment_charge_begin(
+        user=customer,
+        payment_method_id=method.pk,
+        order_id=order.pk,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+    )
+    wait_for(
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.PAID,
+        timeout=30,
+        what=f"reconciliation to settle the charge\n{live_stack.worker.tail()}",
+    )
+    record_property("crashed_payment_paid_after_s", round(time.monotonic() - crashed_at, 2))

@@ -24,18 +24,12 @@ from inventory.models import Product, StockLevel, StockMovement
 from inventory.services import category_create, product_create
 from orders.models import CartItem, Order
 from orders.services import cart_item_add
+from orders.tests.conftest import ADDRESS
 
 pytestmark = [pytest.mark.urls("common.tests.urls"), pytest.mark.django_db]
 
 ECHO = "/api/v1/_test/validate/"  # AllowAny; `{"quantity": int >= 1}` (common/tests/urls.py)
 PRODUCTS = "/api/v1/products/"
-ADDRESS = {
-    "name": "Ann Smith",
-    "line1": "1 Main Street",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
-}
 
 
 def error_of(response, status: int) -> dict[str, object]:
@@ -426,7 +420,11 @@ def test_a_checkout_whose_total_overflows_64_bits_is_a_400_and_writes_nothing(
     )
     cart_item_add(user=customer, product_id=expensive.pk, quantity=1024)
     response = customer_client.post("/api/v1/orders/", {"shipping_address": ADDRESS}, format="json")
-    error_of(response, 400)
+    assert error_of(response, 400) == {
+        "code": "order_total_too_large",
+        "detail": "The order's total is larger than a payment can be.",
+        "attr": "items",
+    }
     assert not Order.objects.exists()
     assert stock(expensive) == (1024, 0)
     assert CartItem.objects.filter(cart__user=customer).get().quantity == 1024

@@ -136,7 +136,7 @@ def test_publishing_errors_never_reach_the_committer_and_the_relay_sends_later(
     ):
         enqueue_after_commit(record, value=1)
         enqueue_after_commit(record, value=2)
-    assert calls["n"] == 2
+    assert calls["n"] == 1  # the second did not wait on a broker that had just refused
     assert RUNS == []
     assert OutboxMessage.objects.filter(relayed_at__isnull=True, done_at__isnull=True).count() == 2
     # Logged, at most once a minute, not once per message.

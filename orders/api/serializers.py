@@ -10,6 +10,7 @@ from common.exceptions import BIGINT_MAX
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.pricing import PricedLine, line_total_cents, totals_for
 from payments.api.serializers import PaymentOutputSerializer
+from payments.models import Payment
 
 # --- cart --------------------------------------------------------------------------------------
 
@@ -134,6 +135,13 @@ class OrderOutputSerializer(OrderListOutputSerializer):
     shipping_address = ShippingAddressSerializer()
     events = OrderEventOutputSerializer(many=True)
     payments = serializers.SerializerMethodField()
+    payment_confirming = serializers.SerializerMethodField(
+        help_text=(
+            "True while a charge's outcome is not known yet (the payment provider did not answer "
+            "in time): the payment is being confirmed with the provider, the customer is never "
+            "charged twice, and the order does not expire meanwhile."
+        )
+    )
 
     class Meta(OrderListOutputSerializer.Meta):
         fields = (  # type: ignore[assignment]
@@ -151,9 +159,16 @@ class OrderOutputSerializer(OrderListOutputSerializer):
             "tracking_number",
             "events",
             "payments",
+            "payment_confirming",
             "expires_at",
             "created_at",
             "updated_at",
+        )
+
+    def get_payment_confirming(self, order: Order) -> bool:
+        return any(
+            payment.kind == Payment.Kind.CHARGE and payment.status == Payment.Status.PENDING
+            for payment in getattr(order, "payment_list", [])
         )
 
     @extend_schema_field(PaymentOutputSerializer(many=True))

@@ -30,6 +30,7 @@ from orders.exceptions import (
     EmailNotVerified,
     InvalidTransition,
     OrderExpired,
+    OrderTotalTooLarge,
     PartialRestock,
     ProductUnavailable,
     RefundFailed,
@@ -166,6 +167,7 @@ class OrderViewSet(
             **domain_error_responses(
                 CartEmpty,
                 ProductUnavailable,
+                OrderTotalTooLarge,
                 EmailNotVerified,
                 InsufficientStock,
                 *IDEMPOTENCY_ERRORS,

@@ -253,10 +253,12 @@ def test_a_slow_gateway_times_out_cleanly_and_a_retry_with_the_same_key_charges_
     detail = customer_client.get(f"/api/v1/orders/{order.pk}/").json()
     assert detail["status"] == "pending"
     assert [p["status"] for p in detail["payments"]] == ["pending"]
+    assert detail["payment_confirming"] is True  # the customer sees it is being confirmed
 
     retry = customer_client.post(url, {"payment_method": str(method.pk)}, **headers)
     assert retry.status_code == 200
     assert retry.json()["status"] == "paid"
+    assert retry.json()["payment_confirming"] is False
     assert len(charged_at_the_network) == 1
     charge = Payment.objects.get()
     assert (charge.kind, charge.status, charge.amount_cents) == ("charge", "succeeded", 2000)
