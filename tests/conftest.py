@@ -63,15 +63,16 @@ class Process:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     offset: int = 0
+    handle: Any = None
 
     def start(self) -> None:
         self.offset = self.log.stat().st_size if self.log.exists() else 0
-        handle = self.log.open("ab")
+        self.handle = self.log.open("ab")
         self.process = subprocess.Popen(
             self.command,
             cwd=ROOT,
             env=self.env,
-            stdout=handle,
+            stdout=self.handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: a kill takes its children too
         )
@@ -83,6 +84,9 @@ class Process:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
         self.process = None
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
 
     def output(self) -> str:
         """What this run of the process wrote (not earlier runs)."""

@@ -17,6 +17,7 @@ from celery import Celery
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from common.models import OutboxMessage
@@ -265,3 +266,57 @@ def test_a_crashed_payment_settles_by_itself(
         what=f"reconciliation to settle the charge\n{live_stack.worker.tail()}",
     )
     record_property("crashed_payment_paid_after_s", round(time.monotonic() - crashed_at, 2))
+
+
+def test_database_connections_dropped_under_gunicorn(
+    live_stack: LiveStack, make_user, category, record_property
+) -> None:
+    """Every database connection of the serving processes is terminated (as a PostgreSQL
+    restart or a failover does) between and during requests: answers are 200/201 or a clean 503
+    with Retry-After, never a 500, no order is half-written, and the processes recover without a
+    restart."""
+    customer = make_user(email="eve@example.com")
+    token = str(RefreshToken.for_user(customer).access_token)
+    product = make_product(category, 1, on_hand=100)
+    statuses: Counter[int] = Counter()
+    retry_after: set[str] = set()
+
+    def terminate_app_connections() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+
+    for round_number in range(12):
+        if round_number % 3 == 0:
+            terminate_app_connections()
+        line = json_body({"product": product.pk, "quantity": 1})
+        status, headers, _ = live_stack.request(
+            "POST", "/api/v1/cart/items/", body=line, token=token
+        )
+        statuses[status] += 1
+        if round_number % 3 == 1:
+            terminate_app_connections()
+        checkout = json_body({"shipping_address": ADDRESS})
+        status, headers, _ = live_stack.request(
+            "POST", "/api/v1/orders/", body=checkout, token=token
+        )
+        statuses[status] += 1
+        if status == 503:
+            retry_after.add(headers.get("Retry-After", ""))
+        status, _, _ = live_stack.get("/api/v1/products/")
+        statuses[status] += 1
+
+    record_property("statuses_with_dropped_connections", dict(statuses))
+    assert set(statuses) <= {200, 201, 400, 503}, statuses
+    assert statuses[500] == 0
+    assert retry_after <= {"5"}
+    # Every order that exists is whole: its items, its event, its reservation (audit_stock).
+    for order in Order.objects.all():
+        assert order.items.count() == 1
+        assert order.events.count() == 1
+    # Recovered: a request after the storm simply works.
+    assert live_stack.get("/api/v1/products/")[0] == 200
+    wait_for(lambda: live_stack.get("/readyz")[0] == 200, timeout=15, what="readiness")
