@@ -310,3 +310,29 @@ def outbox_messages(*, task: str | None = None) -> Iterable[OutboxMessage]:
     """The rows, oldest first (for tests and the admin)."""
     messages = OutboxMessage.objects.order_by("created_at")
     return messages.filter(task=task) if task else messages
+
+
+class OutboxCollector:
+    """Prometheus gauges read at scrape time: `shop_outbox_waiting` (queued work not yet done:
+    grows while the broker or the workers are down) and `shop_outbox_failed` (given up: alert on
+    any). One indexed count per scrape."""
+
+    HELP = {"waiting": "Outbox messages not done yet", "failed": "Outbox messages given up"}
+
+    def describe(self) -> Iterable[Any]:
+        """Names only: registering must not query the database (apps are still loading)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        return [GaugeMetricFamily(f"shop_outbox_{key}", text) for key, text in self.HELP.items()]
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            backlog = outbox_backlog()
+        except Exception:  # the database is down: /readyz says so; no gauge rather than a 500
+            return []
+        return [
+            GaugeMetricFamily(f"shop_outbox_{key}", text, value=backlog[key])
+            for key, text in self.HELP.items()
+        ]

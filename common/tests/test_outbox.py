@@ -221,3 +221,43 @@ def test_queues_are_routed_by_urgency():
     for task, queue in routes.items():
         route = router.route({}, task)
         assert route["queue"].name == queue, task
+
+
+def test_the_backlog_is_exported_for_alerts(api_client):
+    OutboxMessage.objects.create(task=record.name, kwargs={})
+    OutboxMessage.objects.create(
+        task=record.name, kwargs={}, failed_at=timezone.now(), last_error="SMTP down"
+    )
+    OutboxMessage.objects.create(task=record.name, kwargs={}, done_at=timezone.now())
+    body = api_client.get("/metrics").content.decode()
+    assert "shop_outbox_waiting 1.0" in body
+    assert "shop_outbox_failed 1.0" in body
+    OutboxMessage.objects.all().delete()
+
+
+def test_admins_see_what_failed_and_can_hand_it_back(client, admin_user, staff):
+    from django.urls import reverse
+
+    failed = OutboxMessage.objects.create(
+        task=record.name,
+        kwargs={"value": 4},
+        attempts=10,
+        failed_at=timezone.now(),
+        last_error="ConnectionError: downstream went away",
+    )
+    OutboxMessage.objects.create(task=record.name, kwargs={"value": 1}, done_at=timezone.now())
+    url = reverse("admin:common_outboxmessage_changelist")
+    client.force_login(staff)
+    assert client.get(url).status_code == 403  # staff run the shop, not its plumbing
+    client.force_login(admin_user)
+    page = client.get(url, {"state": "failed"})
+    assert page.status_code == 200
+    assert "downstream went away" in page.content.decode()
+    assert list(page.context["cl"].queryset) == [failed]
+
+    response = client.post(url, {"action": "try_again", "_selected_action": [failed.pk]})
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert (failed.failed_at, failed.relayed_at) == (None, None)
+    assert relay_messages() == 1  # the relay takes it again, and this time it works
+    assert RUNS == [4]
