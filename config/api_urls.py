@@ -10,8 +10,9 @@ from accounts.api import urls as accounts_urls
 from inventory.api import urls as inventory_urls
 from orders.api import urls as orders_urls
 from payments.api import urls as payments_urls
+from reports.api import urls as reports_urls
 
-APPS = (accounts_urls, inventory_urls, orders_urls, payments_urls)
+APPS = (accounts_urls, inventory_urls, orders_urls, payments_urls, reports_urls)
 
 router = DefaultRouter()
 router.include_root_view = False

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "inventory",
     "orders",
     "payments",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -120,9 +121,14 @@ else:
             "HOST": str(BASE_DIR / ".data" / "postgres"),
         }
     }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# A read replica for the reports, and nothing else (reports/routers.py); unset: the primary.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+for _database in DATABASES.values():
+    _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    _database["CONN_HEALTH_CHECKS"] = True
+    _database.setdefault("OPTIONS", {})["connect_timeout"] = 5
+DATABASE_ROUTERS = ["reports.routers.ReportsRouter"]
 ATOMIC_REQUESTS = False
 
 # =============================================================================
@@ -552,3 +558,19 @@ CELERY_BEAT_SCHEDULE["idempotency-purge-expired"] = {
     "task": "common.idempotency.purge_expired_idempotency_keys",
     "schedule": crontab(minute="17"),
 }
+
+# =============================================================================
+# Reports: staff analytics (reports/), daily rollups, cache, and the /metrics door
+# =============================================================================
+# Seconds a report response is cached; a new succeeded payment invalidates it at once.
+REPORTS_CACHE_SECONDS = env.int("REPORTS_CACHE_SECONDS", default=60)
+# Beat's crontab entries are in the store's time zone (the nightly rollup runs after its midnight).
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE["reports-rollup-recent-days"] = {
+    "task": "reports.tasks.rollup_recent_days",
+    "schedule": crontab(hour=0, minute=20),
+}
+CELERY_TASK_ROUTES["reports.tasks.*"] = {"queue": "bulk"}
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; while it is unset, only to
+# 127.0.0.1 and ::1 (API.md, "Outside /api/v1/").
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
