@@ -15,7 +15,27 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from . import metrics
 from .outbox import enqueue_after_commit
+
+
+class TemplatedEmail(EmailMultiAlternatives):
+    """An email that counts what the mail server answered (`shop_emails_sent` / `_failed`, by
+    template) when it is sent: every task that sends one calls `.send()` on what
+    `render_email` returns, so this is the one place that sees each delivery."""
+
+    def __init__(self, *, template: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.template = template
+
+    def send(self, *args: Any, **kwargs: Any) -> int:
+        try:
+            sent = super().send(*args, **kwargs)
+        except Exception:
+            metrics.email_delivered(template=self.template, sent=False)
+            raise
+        metrics.email_delivered(template=self.template, sent=bool(sent))
+        return sent
 
 
 def render_email(
@@ -25,7 +45,8 @@ def render_email(
     subject = render_to_string(f"emails/{template}.subject.txt", full_context)
     text = render_to_string(f"emails/{template}.txt", full_context)
     html = render_to_string(f"emails/{template}.html", full_context)
-    message = EmailMultiAlternatives(
+    message = TemplatedEmail(
+        template=template,
         subject=" ".join(subject.split()),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,

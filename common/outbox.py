@@ -45,6 +45,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import metrics
 from .logging import rate_limited_logger
 from .models import OutboxMessage
 
@@ -248,6 +249,7 @@ def retry_delay(attempt: int) -> timedelta:
 def _record_failure(
     message_id: str, *, task_name: str, attempt: int, max_attempts: int | None, error: BaseException
 ) -> None:
+    metrics.task_failed(task=task_name)
     now = timezone.now()
     text = f"{type(error).__name__}: {error}"[:2000]
     extra = {"task": task_name, "message_id": message_id, "attempt": attempt}

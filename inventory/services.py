@@ -20,6 +20,7 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.text import slugify
 
+from common import metrics
 from common.exceptions import ProtectedError
 from common.outbox import enqueue_after_commit
 
@@ -160,6 +161,7 @@ def schedule_low_stock_alert(product_ids: Sequence[int]) -> None:
 
     named, total = list(product_ids[:LOW_STOCK_EMAIL_MAX]), len(product_ids)
     enqueue_after_commit(send_low_stock_alert, product_ids=named, total=total)
+    metrics.low_stock_crossed(products=total)
 
 
 def _shortage(level: StockLevel, requested: int) -> Shortage:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
+from common import metrics
 from common.emails import send_email
 from common.exceptions import BIGINT_MAX, ErrorItem
 from inventory.exceptions import InsufficientStock, Shortage
@@ -191,6 +193,7 @@ def order_place(*, user: User, shipping_address: Mapping[str, str], note: str = 
     All or nothing: a short product (every one is named in the 409) leaves the cart, the stock
     and the orders exactly as they were.
     """
+    started = time.perf_counter()
     if not user.email_verified:
         raise EmailNotVerified
     cart = Cart.objects.select_for_update().filter(user=user).first()
@@ -244,11 +247,16 @@ def order_place(*, user: User, shipping_address: Mapping[str, str], note: str = 
         context=_email_context(order, user=user, items=items),
     )
     # Last: the stock rows stay locked only until the commit that follows.
-    stock_reserve(
-        lines=[StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines],
-        actor=user,
-        reference=_reference(order),
-    )
+    try:
+        stock_reserve(
+            lines=[StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines],
+            actor=user,
+            reference=_reference(order),
+        )
+    except InsufficientStock:
+        metrics.checkout_conflict()
+        raise
+    metrics.order_placed(total_cents=order.total_cents, started=started)
     return order
 
 
@@ -330,6 +338,7 @@ def order_mark_paid(*, order_id: Any, actor: User | None, note: str = "") -> Ord
     """pending → paid: the reserved units become sold (`stock_commit_sale`)."""
     order = order_transition(order_id=order_id, to_status=Order.Status.PAID, actor=actor, note=note)
     stock_commit_sale(lines=_stock_lines(order), actor=actor, reference=_reference(order))
+    metrics.order_paid(total_cents=order.total_cents)
     return order
 
 

@@ -22,6 +22,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from common import metrics
 
 from . import events
 from .cards import is_expired
@@ -281,6 +282,10 @@ def payment_settle(*, payment_id: UUID, result: GatewayResult, publish: bool = F
     payment.save(
         update_fields=["status", "failure_code", "gateway_reference", "settled_at", "updated_at"]
     )
+    if payment.kind == Payment.Kind.REFUND:
+        metrics.refund_settled(amount_cents=payment.amount_cents, succeeded=result.succeeded)
+    elif not result.succeeded:
+        metrics.payment_declined(code=payment.failure_code)
     if publish:
         events.publish(_event_name(payment), payment_id=payment.pk, order_id=payment.order_id)
     return payment

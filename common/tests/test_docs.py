@@ -56,8 +56,12 @@ def test_admin_login_page_renders_with_its_css(client):
         assert finders.find(asset.removeprefix("/static/"))
 
 
-def test_metrics_are_exported(api_client):
+def test_metrics_are_exported(api_client, settings):
+    """To this host without a token (the door itself: common/tests/test_metrics.py)."""
+    settings.METRICS_TOKEN = ""
     api_client.get("/healthz")
-    response = api_client.get("/metrics")
+    response = api_client.get("/metrics", REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
     assert b"django_http_requests_total_by_method_total" in response.content
+    assert b"shop_orders_placed_total" in response.content
