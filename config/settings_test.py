@@ -1,11 +1,12 @@
 """Test settings: the real settings with a fixed key, a fast hasher and eager Celery."""
 
+import copy
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
 
 from .settings import *  # noqa: F403
-from .settings import ALLOWED_HOSTS, PASSWORD_HASHERS, REST_FRAMEWORK, STORAGES
+from .settings import ALLOWED_HOSTS, DATABASES, PASSWORD_HASHERS, REST_FRAMEWORK, STORAGES
 
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 # Argon2 stays in the list so upgrade-on-login is testable; MD5 first keeps tests fast.
@@ -19,3 +20,11 @@ STORAGES = {
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {**REST_FRAMEWORK}
 LOGGING_CONFIG = None if os.environ.get("TEST_QUIET_LOGS") else "logging.config.dictConfig"
+# A second alias for the reports router's test (reports/tests/test_router.py points the reports
+# at it): a test mirror of the primary, so it has no database of its own, and no other test
+# touches it (a test may query an alias only when it lists it in `databases`). A real replica
+# (DATABASE_REPLICA_URL) is left out: the suite never depends on the environment having one.
+DATABASES = {
+    "default": DATABASES["default"],
+    "test_replica": {**copy.deepcopy(DATABASES["default"]), "TEST": {"MIRROR": "default"}},
+}

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 from rest_framework.routers import DefaultRouter
 
-urlpatterns: list[URLPattern] = []
+from .views import InventoryReportView, SalesReportView, TopProductsReportView
+
+urlpatterns: list[URLPattern] = [
+    path("reports/sales/", SalesReportView.as_view(), name="reports-sales"),
+    path("reports/top-products/", TopProductsReportView.as_view(), name="reports-top-products"),
+    path("reports/inventory/", InventoryReportView.as_view(), name="reports-inventory"),
+]
 
 
 def register(router: DefaultRouter) -> None:
