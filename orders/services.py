@@ -385,35 +385,54 @@ def order_expire_unpaid(*, now: datetime | None = None, limit: int = 1000) -> in
     locked and skipped, and the status check under the lock settles any race. A due order whose
     charge succeeded (its outcome not applied yet: a late webhook, a failed handler) is marked
     paid instead: never cancelled over. Returns how many orders were cancelled (at most `limit`
-    orders are handled per run; the rest wait for the next minute).
+    orders are handled per run; the rest wait for the next minute). An order that fails is
+    logged and left for the next run, never in the way of the orders due after it.
     """
     cutoff = now or timezone.now()
     cancelled = handled = 0
+    failed: list[UUID] = []
     while handled < limit:
-        with transaction.atomic():
-            due = (
-                Order.objects.select_for_update(skip_locked=True)
-                .filter(status=Order.Status.PENDING, expires_at__lte=cutoff)
-                # An order whose charge is in flight waits for its outcome (reconciliation).
-                .exclude(Exists(pending_charges().filter(order_id=OuterRef("pk"))))
-                .order_by("expires_at")
-                .only("id")
-                .first()
-            )
-            if due is None:
-                break
-            charge = payment_succeeded_charge(order_id=due.pk)
-            if charge is None:
-                order_cancel(order_id=due.pk, actor=None, note=EXPIRED_NOTE)
-                cancelled += 1
-            else:
-                logger.warning(
-                    "due order has a succeeded charge; marking it paid, not cancelling it",
-                    extra={"order_id": str(due.pk), "payment_id": str(charge.pk)},
+        order_id: UUID | None = None
+        try:
+            with transaction.atomic():
+                due = (
+                    Order.objects.select_for_update(skip_locked=True)
+                    .filter(status=Order.Status.PENDING, expires_at__lte=cutoff)
+                    # An order whose charge is in flight waits for its outcome (reconciliation).
+                    .exclude(Exists(pending_charges().filter(order_id=OuterRef("pk"))))
+                    .exclude(pk__in=failed)
+                    .order_by("expires_at")
+                    .only("id")
+                    .first()
                 )
-                _apply_charge(_order_lock(due.pk), charge=charge, actor=None)
+                if due is None:
+                    break
+                order_id = due.pk
+                cancelled += _expire_one(order_id)
+        except Exception:
+            if order_id is None:
+                raise  # the database itself: nothing to skip, let the task fail and retry
+            logger.exception(
+                "could not expire an order; the next run tries again",
+                extra={"order_id": str(order_id)},
+            )
+            failed.append(order_id)
         handled += 1
     return cancelled
+
+
+def _expire_one(order_id: UUID) -> int:
+    """Under the order's lock: cancel it (1), or mark it paid if its charge succeeded (0)."""
+    charge = payment_succeeded_charge(order_id=order_id)
+    if charge is None:
+        order_cancel(order_id=order_id, actor=None, note=EXPIRED_NOTE)
+        return 1
+    logger.warning(
+        "due order has a succeeded charge; marking it paid, not cancelling it",
+        extra={"order_id": str(order_id), "payment_id": str(charge.pk)},
+    )
+    _apply_charge(_order_lock(order_id), charge=charge, actor=None)
+    return 0
 
 
 # --- payments: pay, refund, and outcomes the gateway reports later ----------------------------

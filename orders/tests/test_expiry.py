@@ -75,6 +75,35 @@ def test_a_run_is_bounded_and_the_next_one_continues(customer, product, place_or
     assert reserved(product) == 0
 
 
+def test_one_order_that_fails_does_not_block_the_ones_due_after_it(
+    customer, product, place_order, monkeypatch, caplog
+):
+    """A poison order (here: its cancel raises) used to stop every run at the first order due."""
+    orders = [place_order(customer, [(product, 1)]) for _ in range(3)]
+    for position, order in enumerate(orders):  # due in this order
+        Order.objects.filter(pk=order.pk).update(
+            expires_at=timezone.now() - timedelta(minutes=10 - position)
+        )
+    poison = orders[0]
+    real_cancel = services.order_cancel
+
+    def cancel(*, order_id, **kwargs):
+        if order_id == poison.pk:
+            raise RuntimeError("a row the cancel cannot handle")
+        return real_cancel(order_id=order_id, **kwargs)
+
+    monkeypatch.setattr(services, "order_cancel", cancel)
+    assert order_expire_unpaid() == 2
+    statuses = dict(Order.objects.values_list("pk", "status"))
+    assert statuses[poison.pk] == Order.Status.PENDING  # untouched, tried again next run
+    assert [statuses[o.pk] for o in orders[1:]] == [Order.Status.CANCELLED] * 2
+    assert "could not expire an order" in caplog.text
+    assert reserved(product) == 1  # only the poison order's unit is still reserved
+    monkeypatch.undo()
+    assert order_expire_unpaid() == 1  # fixed: the next run expires it
+    assert reserved(product) == 0
+
+
 def test_a_crash_halfway_leaves_each_order_done_or_untouched(
     customer, product, place_order, monkeypatch
 ):
