@@ -581,8 +581,12 @@ def order_payments_reconcile(*, since: timedelta = timedelta(days=2), limit: int
     candidates = payment_succeeded_charges_since(since=since)
     resolved = 0
     for mismatch in payment_audit(order_ids=candidates)[:limit]:
-        if _resolve_mismatch(mismatch):
-            resolved += 1
+        try:
+            resolved += _resolve_mismatch(mismatch)
+        except Exception:  # one order must not keep the others waiting; the next run retries
+            logger.exception(
+                "could not resolve an order's payments", extra={"order_id": str(mismatch.order_id)}
+            )
     return resolved
 
 

@@ -265,3 +265,37 @@ def test_a_slow_gateway_times_out_cleanly_and_a_retry_with_the_same_key_charges_
     replay = customer_client.post(url, {"payment_method": str(method.pk)}, **headers)
     assert replay["Idempotent-Replayed"] == "true"
     assert replay.json() == retry.json()
+
+
+def test_reconciliation_goes_on_past_an_order_it_cannot_resolve(
+    customer, place_order, make_product, monkeypatch, caplog
+):
+    """Two charged-but-pending orders; resolving the first raises: the second is still paid."""
+    first, second = (
+        place_order(customer, [(make_product(price_cents=1000, on_hand=5), 1)]) for _ in range(2)
+    )
+    method = method_for(customer)
+    for order in (first, second):
+        charge = payment_charge_begin(
+            user=customer,
+            payment_method_id=method.pk,
+            order_id=order.pk,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+        )
+        result = GatewayResult(succeeded=True, gateway_reference=f"ch_test_{charge.pk}")
+        payment_settle(payment_id=charge.pk, result=result)
+    real = services._apply_charge
+
+    def flaky(order, **kwargs):
+        if order.pk == first.pk:
+            raise RuntimeError("deadlock detected")
+        return real(order, **kwargs)
+
+    monkeypatch.setattr(services, "_apply_charge", flaky)
+    assert order_payments_reconcile() == 1
+    assert Order.objects.get(pk=second.pk).status == Order.Status.PAID
+    assert "could not resolve an order's payments" in caplog.text
+    monkeypatch.undo()
+    assert order_payments_reconcile() == 1  # the next run resolves the first
+    assert Order.objects.get(pk=first.pk).status == Order.Status.PAID
