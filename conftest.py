@@ -160,3 +160,19 @@ def run_outbox(db: None) -> Callable[[], int]:
         return int(relay_outbox())
 
     return run
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, and before it is dropped: no other session left on it.
+
+    The live-server, gunicorn and Celery tests start processes that connect to it; one killed on
+    purpose can leave its backend behind a moment, and DROP DATABASE would then fail."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
