@@ -28,13 +28,14 @@ def _clear_cache() -> Iterator[None]:
     """Throttle counters, cached reads and a broker backoff never leak from one test into the
     next."""
     from common import outbox
+    from inventory.api.throttling import process_cache
 
     outbox._broker_backoff["until"] = 0.0
-    for alias in ("default", "throttles"):
-        caches[alias].clear()
+    for cache in (caches["default"], caches["throttles"], process_cache):
+        cache.clear()
     yield
-    for alias in ("default", "throttles"):
-        caches[alias].clear()
+    for cache in (caches["default"], caches["throttles"], process_cache):
+        cache.clear()
 
 
 @pytest.fixture

@@ -68,3 +68,28 @@ class HealthCheckMiddleware:
         if request.path_info == "/readyz":
             return readyz(request)
         return self.get_response(request)
+
+
+class NoStoreForAuthenticatedMiddleware:
+    """`Cache-Control: no-store` on every response to an authenticated request (API.md).
+
+    Authenticated means an `Authorization` header (valid or not: the answer depends on it) or a
+    signed-in user: a session's, or the one DRF authenticated (it sets `request.user` too). A
+    response that already says how to cache it keeps its own header: the public catalog reads
+    (`inventory.api.views.catalog_read`), the admin's `never_cache`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control") and _authenticated(request):
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+def _authenticated(request: HttpRequest) -> bool:
+    if "HTTP_AUTHORIZATION" in request.META:
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "common.middleware.RequestIdMiddleware",
+    "common.middleware.NoStoreForAuthenticatedMiddleware",
     "common.exceptions.DatabaseUnavailableMiddleware",
     # /healthz and /readyz answer before host validation and the HTTPS redirect, so a container
     # healthcheck on 127.0.0.1 works with ALLOWED_HOSTS set to the real domain.
@@ -574,3 +575,48 @@ CELERY_TASK_ROUTES["reports.tasks.*"] = {"queue": "bulk"}
 # /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; while it is unset, only to
 # 127.0.0.1 and ::1 (API.md, "Outside /api/v1/").
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# =============================================================================
+# Media: product images (inventory/images.py), on the local filesystem or an S3 bucket
+# =============================================================================
+# Local storage (the default, single host): files under MEDIA_ROOT, served by the app itself at
+# MEDIA_URL with `Cache-Control: public, max-age=31536000, immutable` (config/urls.py): names are
+# unique and never reused, so a URL's content never changes. MEDIA_URL may be absolute
+# (https://shop.example/media/) for clients on another origin.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+# S3 (or any S3-compatible service: MinIO, R2, …) when AWS_STORAGE_BUCKET_NAME is set. Keys come
+# from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (read by boto3, or an instance role); URLs are
+# the bucket's (or AWS_S3_CUSTOM_DOMAIN's, a CDN), unsigned: the bucket must allow public reads
+# of its objects.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {  # type: ignore[dict-item]
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "custom_domain": env.str("AWS_S3_CUSTOM_DOMAIN", default="") or None,
+            # `path` for MinIO and most S3-compatible services (http://host:9000/bucket/key).
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=False),
+            "file_overwrite": True,  # names are unique; a rendition rerun writes the same bytes
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        },
+    }
+# Uploads larger than this go to a temporary file, not memory (Django's default handlers). The
+# 2.5 MB body limit (DATA_UPLOAD_MAX_MEMORY_SIZE) counts form fields, not files: images may be up
+# to 10 MB (inventory.images.IMAGE_MAX_BYTES, checked from Content-Length before parsing).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+CELERY_TASK_ROUTES["inventory.tasks.make_image_renditions"] = {"queue": "bulk"}
+CELERY_TASK_ROUTES["inventory.tasks.delete_image_files"] = {"queue": "bulk"}
+
+# =============================================================================
+# Catalog HTTP caching: public catalog reads are cacheable by browsers and CDNs (API.md)
+# =============================================================================
+# Anonymous and customer catalog reads carry an ETag (the catalog version, so any catalog write
+# changes it) and `Cache-Control: public, max-age=CATALOG_HTTP_MAX_AGE`; an If-None-Match with the
+# current ETag answers 304 without reading the database. Staff reads and every other
+# authenticated response say `Cache-Control: no-store` (common.middleware).
+CATALOG_HTTP_MAX_AGE = env.int("CATALOG_HTTP_MAX_AGE", default=60)

@@ -1,5 +1,13 @@
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.core.files.storage import FileSystemStorage
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import include, path, re_path
+from django.utils.module_loading import import_string
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from common import health, metrics
@@ -18,6 +26,20 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]
+
+
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
+    """Uploaded files while storage is the local filesystem (the single-host setup). Names are
+    unique and never reused (inventory/images.py), so every response may be cached for good."""
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+# With S3 storage the bucket (or its CDN) serves the files; the app only while they are local.
+if issubclass(import_string(settings.STORAGES["default"]["BACKEND"]), FileSystemStorage):
+    _media_prefix = urlsplit(settings.MEDIA_URL).path.strip("/")
+    urlpatterns.append(re_path(rf"^{re.escape(_media_prefix)}/(?P<path>.+)$", media, name="media"))
 
 handler400 = "common.exceptions.handler400"
 handler403 = "common.exceptions.handler403"

@@ -19,7 +19,16 @@ from common.exceptions import DomainError
 
 from . import services
 from .exceptions import CatalogValidationError
-from .models import Category, Product, StockMovement
+from .images import (
+    CleanedImage,
+    InvalidImage,
+    image_clean,
+    product_image_create,
+    product_image_delete,
+    product_image_dict,
+    product_image_update,
+)
+from .models import Category, Product, ProductImage, StockMovement
 
 RECENT_MOVEMENTS = 20
 
@@ -167,9 +176,75 @@ class StockAdjustForm(forms.Form):
         return delta
 
 
+class ProductImageAdminForm(forms.ModelForm[ProductImage]):
+    """One image row: a new upload runs the API's validation (`inventory.images.image_clean`);
+    an existing image's file is fixed (upload a new one instead)."""
+
+    position = forms.IntegerField(
+        min_value=0, required=False, help_text="0 is the primary; blank: after the others"
+    )
+
+    class Meta:
+        model = ProductImage
+        fields = ("file", "alt", "position")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cleaned_image: CleanedImage | None = None
+        if self.instance.pk:
+            self.fields["file"].disabled = True
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data.get("file")
+        if upload is not None and not self.instance.pk:
+            try:
+                self.cleaned_image = image_clean(upload)
+            except InvalidImage as error:
+                raise forms.ValidationError(error.detail) from error
+        return upload
+
+
+class ProductImageFormSet(
+    forms.BaseInlineFormSet[ProductImage, Product, forms.ModelForm[ProductImage]]
+):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # A product form posted without the image rows (a script, an older page) changes no
+        # image, rather than failing on the missing management form.
+        data = kwargs.get("data")
+        prefix = kwargs.get("prefix") or self.get_default_prefix()
+        if data is not None and f"{prefix}-TOTAL_FORMS" not in data:
+            data = data.copy()
+            data[f"{prefix}-TOTAL_FORMS"] = data[f"{prefix}-INITIAL_FORMS"] = "0"
+            kwargs["data"] = data
+        super().__init__(*args, **kwargs)
+
+
+class ProductImageInline(admin.TabularInline[ProductImage, Product]):
+    model = ProductImage
+    form = ProductImageAdminForm
+    formset = ProductImageFormSet
+    fields = ("preview", "file", "alt", "position", "width", "height")
+    readonly_fields = ("preview", "width", "height")
+    ordering = ("position", "id")
+    extra = 1
+
+    @admin.display(description="thumbnail")
+    def preview(self, image: ProductImage) -> SafeString | str:
+        if not image.pk:
+            return ""
+        data = product_image_dict(image)
+        return format_html(
+            '<a href="{}"><img src="{}" alt="{}" style="max-width:120px;max-height:120px"></a>',
+            data["url"],
+            data["thumbnail_url"],
+            image.alt,
+        )
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin[Product]):
     form = ProductAdminForm
+    inlines = [ProductImageInline]
     list_display = (
         "sku",
         "name",
@@ -278,6 +353,36 @@ class ProductAdmin(admin.ModelAdmin[Product]):
                 **data, low_stock_threshold=threshold, actor=_acting_user(request)
             )
             obj.pk, obj.slug = created.pk, created.slug
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Images go through `inventory.images` (validation, ordering, renditions, file removal),
+        not through the formset's own save."""
+        if formset.model is not ProductImage:
+            super().save_formset(request, form, formset, change)
+            return
+        product = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for image_form in formset.initial_forms:
+            image = image_form.instance
+            if image_form in formset.deleted_forms:
+                product_image_delete(image=image)
+                formset.deleted_objects.append(image)
+            elif image_form.has_changed():
+                data = image_form.cleaned_data
+                product_image_update(image=image, alt=data["alt"], position=data["position"])
+                formset.changed_objects.append((image, image_form.changed_data))
+        for image_form in formset.extra_forms:
+            if not image_form.has_changed() or image_form in formset.deleted_forms:
+                continue
+            assert image_form.cleaned_image is not None  # clean_file ran on the upload
+            data = image_form.cleaned_data
+            image = product_image_create(
+                product=product,
+                upload=image_form.cleaned_image,
+                alt=data["alt"],
+                position=data["position"],
+            )
+            formset.new_objects.append(image)
 
     def delete_model(self, request: HttpRequest, obj: Product) -> None:
         try:

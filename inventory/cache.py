@@ -23,17 +23,38 @@ def response_timeout() -> int:
     return int(settings.CATALOG_CACHE_SECONDS)
 
 
-def catalog_version() -> str:
+def http_max_age() -> int:
+    """Seconds browsers and CDNs may keep a public catalog response (`CATALOG_HTTP_MAX_AGE`)."""
+    return int(settings.CATALOG_HTTP_MAX_AGE)
+
+
+def current_catalog_version() -> str | None:
+    """The catalog version; None when the cache cannot keep one (Redis unreachable)."""
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, secrets.token_hex(8), timeout=None)
         version = cache.get(VERSION_KEY)
-    return str(version)
+    return None if version is None else str(version)
 
 
-def catalog_cache_key(*parts: str) -> str:
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
-    return f"catalog:{catalog_version()}:{digest}"
+def catalog_version() -> str:
+    return str(current_catalog_version())
+
+
+def _digest(parts: tuple[str, ...]) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def catalog_cache_key(*parts: str, version: str | None = None) -> str:
+    return f"catalog:{version if version is not None else catalog_version()}:{_digest(parts)}"
+
+
+def catalog_etag(version: str, *parts: str) -> str:
+    """A strong ETag for a public catalog response: the catalog version and whatever else the
+    response varies with (host, path, query string, kind of caller). Known before the database
+    is read, so a matching If-None-Match is answered without reading it; any catalog write
+    replaces the version, and with it every ETag."""
+    return f'"{_digest((version, *parts))}"'
 
 
 def _bump() -> None:

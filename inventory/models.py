@@ -6,7 +6,7 @@ constraints); `inventory.services` changes levels only through single conditiona
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
@@ -14,6 +14,8 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Cast, Lower
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from common.models import TimeStampedModel
 
@@ -69,8 +71,10 @@ class Category(models.Model):
 class Product(TimeStampedModel):
     name = models.CharField(max_length=200)
     sku = models.CharField("SKU", max_length=64)
-    # Derived from name and SKU (see services.product_slug); not a lookup key, so not unique.
-    slug = models.SlugField(max_length=255)
+    # Derived from name and SKU (see services.product_slug) and a lookup key of the API
+    # (`products/{id or slug}/`): unique regardless of case, and never all digits (an id).
+    # Indexed by `inventory_product_slug_ci_unique` (lower(slug)) below.
+    slug = models.SlugField(max_length=255, db_index=False)
     description = models.TextField(blank=True)
     # Indexed by `inventory_product_cat_idx` (category, is_active) below.
     category = models.ForeignKey(
@@ -104,6 +108,11 @@ class Product(TimeStampedModel):
         ]
         constraints = [
             models.UniqueConstraint(Lower("sku"), name="inventory_product_sku_ci_unique"),
+            models.UniqueConstraint(Lower("slug"), name="inventory_product_slug_ci_unique"),
+            # A slug that could be read as an id (or is empty) would shadow or break the route.
+            models.CheckConstraint(
+                condition=~Q(slug__regex=r"^[0-9]*$"), name="inventory_product_slug_not_numeric"
+            ),
             models.CheckConstraint(
                 condition=Q(price_cents__gte=0), name="inventory_product_price_gte_0"
             ),
@@ -251,3 +260,58 @@ class StockMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} {self.product_id}: {self.delta_on_hand:+}/{self.delta_reserved:+}"
+
+
+def _image_upload_to(image: ProductImage, filename: str) -> str:
+    # Names are chosen by `inventory.images` (unique, content never changes under a name); this
+    # only serves the admin's and Django's own code paths that still ask a field for one.
+    return f"products/{image.product_id}/{filename}"
+
+
+class ProductImage(models.Model):
+    """A picture of a product; the one with the lowest `position` is the primary.
+
+    `file` is the cleaned original (EXIF stripped, orientation applied); `thumbnail` and `medium`
+    are WebP renditions made after the commit by `inventory.tasks.make_image_renditions`, empty
+    until then. File names are unique (a new upload never reuses one), so every URL can be cached
+    forever. Files are removed after the row's deletion commits (also when the product's deletion
+    cascades to the row): see `inventory.images`.
+    """
+
+    # Indexed by `inventory_image_order_idx` (product, position, id) below.
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="images", db_index=False
+    )
+    file = models.FileField(upload_to=_image_upload_to, max_length=255)
+    thumbnail = models.FileField(upload_to=_image_upload_to, max_length=255, blank=True)
+    medium = models.FileField(upload_to=_image_upload_to, max_length=255, blank=True)
+    alt = models.CharField(max_length=255, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("product", "position", "id")
+        indexes = [
+            models.Index(fields=["product", "position", "id"], name="inventory_image_order_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(width__gt=0) & Q(height__gt=0), name="inventory_image_size_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}#{self.position}: {self.file.name}"
+
+
+@receiver(post_delete, sender=ProductImage, dispatch_uid="inventory.product_image_files")
+def _product_image_deleted(
+    sender: type[ProductImage], instance: ProductImage, **kwargs: Any
+) -> None:
+    """Storage housekeeping, not a domain rule: whatever deleted the row (the image service, the
+    admin inline, a product's deletion cascading), its files go once that deletion commits."""
+    from .images import image_files_delete_after_commit
+
+    image_files_delete_after_commit(instance)

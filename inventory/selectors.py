@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection
-from django.db.models import F, OrderBy, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db.models import CharField, F, OrderBy, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, JSONObject, Lower, NullIf
 
-from .models import Category, Product, StockLevel, StockMovement
+from .models import Category, Product, ProductImage, StockLevel, StockMovement
 
 SEARCH_CONFIG = "english"
 PRODUCT_ORDERINGS = ("price_cents", "-price_cents", "name", "-name", "created_at", "-created_at")
@@ -155,9 +156,42 @@ def product_list(*, staff: bool, filters: ProductFilters) -> QuerySet[Product]:
     return products.filter(*conditions).order_by(*order, "id")
 
 
-def product_rows(products: QuerySet[Product], *, staff: bool) -> QuerySet[Product, dict[str, Any]]:
-    """The API's product columns as dicts: one query, no model instances."""
-    expressions = STAFF_PRODUCT_EXPRESSIONS if staff else PRODUCT_EXPRESSIONS
+def _product_images() -> QuerySet[ProductImage]:
+    return ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
+
+
+def product_rows(
+    products: QuerySet[Product], *, staff: bool, images: bool = False
+) -> QuerySet[Product, dict[str, Any]]:
+    """The API's product columns as dicts: one query, no model instances.
+
+    Every row carries `image_name`, the stored name of its primary image's thumbnail (the
+    original until the thumbnail is made), or None: a subquery in the same statement. With
+    `images`, also `image_list`: every image's columns, ordered, as a list of dicts, from an
+    ARRAY subquery in the same statement too (the detail stays one query).
+    """
+    expressions = {
+        **(STAFF_PRODUCT_EXPRESSIONS if staff else PRODUCT_EXPRESSIONS),
+        "image_name": Subquery(
+            _product_images().values(
+                name=Coalesce(NullIf("thumbnail", Value("")), "file", output_field=CharField())
+            )[:1]
+        ),
+    }
+    if images:
+        expressions["image_list"] = ArraySubquery(
+            _product_images().values(
+                json=JSONObject(
+                    id="id",
+                    file="file",
+                    thumbnail="thumbnail",
+                    alt="alt",
+                    position="position",
+                    width="width",
+                    height="height",
+                )
+            )
+        )
     rows: QuerySet[Product, dict[str, Any]] = products.values(*PRODUCT_FIELDS, **expressions)
     return rows
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models import ProtectedError as DjangoProtectedError
-from django.db.models.functions import Concat, Substr
+from django.db.models.functions import Concat, Lower, Substr
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -566,9 +566,67 @@ def fast_slugify(value: str) -> str:
     return _SLUG_DASH.sub("-", _SLUG_DROP.sub("", value.lower())).strip("-_")
 
 
+# The constraint that keeps product slugs unique (regardless of case): `products/{slug}/`.
+PRODUCT_SLUG_CONSTRAINT = "inventory_product_slug_ci_unique"
+# Candidate slugs checked per query when a base slug is taken (`base-2`, `base-3`, ...).
+SLUG_CANDIDATES_PER_QUERY = 20
+# Concurrent writers wanting the same slug: each conflict costs one more try.
+SLUG_SAVE_ATTEMPTS = 5
+
+
 def product_slug(*, name: str, sku: str) -> str:
-    """A readable URL slug; the SKU suffix keeps it practically unique (it is not a key)."""
-    return f"{fast_slugify(name)[:180]}-{sku.lower()}".strip("-")
+    """A product's base slug: its name, then its SKU (`studio-headphones-hp-100`).
+
+    A slug made only of digits would read as an id in `products/{id or slug}/`, so it gets a
+    `p-` prefix (the database refuses one too). Products whose names and SKUs slugify alike
+    share a base: the first keeps it, the others get `-2`, `-3`... (`unique_product_slug`)."""
+    slug = f"{fast_slugify(name)[:180]}-{sku.lower()}".strip("-")
+    return f"p-{slug}" if slug.isdigit() else slug
+
+
+def slug_derives_from(slug: str, base: str) -> bool:
+    """Whether `slug` is `base` itself or `base` with a numeric suffix (`base-2`).
+
+    A product keeps such a slug while its base stays the same, so its URL never moves because
+    another product took or freed the base."""
+    slug = slug.lower()
+    if slug == base:
+        return True
+    suffix = slug.removeprefix(f"{base}-")
+    return suffix != slug and suffix.isascii() and suffix.isdigit()
+
+
+def slug_candidates(base: str, *, start: int, count: int) -> list[str]:
+    """`base`, `base-2`, `base-3`, ...: the `count` candidates from number `start` (1 = base)."""
+    return [base if n == 1 else f"{base}-{n}" for n in range(start, start + count)]
+
+
+def unique_product_slug(*, base: str, product_id: int | None = None) -> str:
+    """The first of `base`, `base-2`, `base-3`, ... that no other product holds."""
+    others = Product.objects.annotate(slug_lower=Lower("slug"))
+    if product_id is not None:
+        others = others.exclude(pk=product_id)
+    start = 1
+    while True:
+        candidates = slug_candidates(base, start=start, count=SLUG_CANDIDATES_PER_QUERY)
+        taken = set(others.filter(slug_lower__in=candidates).values_list("slug_lower", flat=True))
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+        start += SLUG_CANDIDATES_PER_QUERY
+
+
+def _product_slug_for(product: Product) -> str:
+    base = product_slug(name=product.name, sku=product.sku)
+    if product.pk is not None and slug_derives_from(product.slug, base):
+        return product.slug
+    return unique_product_slug(base=base, product_id=product.pk)
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    diag = getattr(error.__cause__, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return str(name) if name else None
 
 
 def validate_sku(sku: str) -> str:
@@ -611,13 +669,23 @@ def _check_sku_free(sku: str, *, exclude_id: int | None = None) -> None:
 
 
 def _save_product(product: Product, **kwargs: Any) -> None:
-    try:
-        with transaction.atomic():
-            product.save(**kwargs)
-    except IntegrityError as error:  # a concurrent writer took the SKU after our check
-        raise CatalogValidationError(
-            f"A product with SKU {product.sku!r} already exists.", attr="sku"
-        ) from error
+    """Save with its slug: kept while it derives from the name and SKU, else the first free one."""
+    for attempt in range(1, SLUG_SAVE_ATTEMPTS + 1):
+        product.slug = _product_slug_for(product)
+        try:
+            with transaction.atomic():
+                product.save(**kwargs)
+            return
+        except IntegrityError as error:
+            violated = _violated_constraint(error)
+            if violated == PRODUCT_SLUG_CONSTRAINT and attempt < SLUG_SAVE_ATTEMPTS:
+                continue  # a concurrent writer took the slug after our check: pick again
+            if violated == PRODUCT_SLUG_CONSTRAINT:
+                raise
+            # A concurrent writer took the SKU after our check.
+            raise CatalogValidationError(
+                f"A product with SKU {product.sku!r} already exists.", attr="sku"
+            ) from error
 
 
 @transaction.atomic
@@ -647,7 +715,6 @@ def product_create(
     product = Product(
         sku=sku,
         name=name,
-        slug=product_slug(name=name, sku=sku),
         category=category,
         price_cents=price_cents,
         currency=validate_currency(currency or store_currency()),
@@ -705,8 +772,7 @@ def product_update(*, product: Product, changes: ProductChanges) -> Product:
     for field in ("name", "category", "description", "is_active"):
         if field in changes:
             setattr(product, field, changes[field])
-    product.slug = product_slug(name=product.name, sku=product.sku)
-    _save_product(product)
+    _save_product(product)  # and its slug, when the name or SKU changed it
     if "low_stock_threshold" in changes:
         stock_set_threshold(
             product_id=product.pk, low_stock_threshold=changes["low_stock_threshold"]

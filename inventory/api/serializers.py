@@ -87,6 +87,18 @@ class CategoryListQuerySerializer(serializers.Serializer[dict[str, Any]]):
 # =============================================================================
 # Products
 # =============================================================================
+class ProductImageOutputSerializer(serializers.Serializer[Any]):
+    """A product image; `thumbnail_url` is the original's URL until the thumbnail is made."""
+
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    thumbnail_url = serializers.CharField()
+    alt = serializers.CharField(allow_blank=True)
+    position = serializers.IntegerField(min_value=0, help_text="0 is the primary image")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
 class ProductOutputSerializer(serializers.Serializer[Any]):
     """Documents the product shape; responses are built from `.values()` rows for speed."""
 
@@ -100,6 +112,12 @@ class ProductOutputSerializer(serializers.Serializer[Any]):
     price_cents = serializers.IntegerField(min_value=0)
     currency = serializers.CharField()
     metadata = serializers.DictField()
+    images = ProductImageOutputSerializer(
+        many=True, required=False, help_text="Ordered, first = primary; on the product itself only"
+    )
+    image = serializers.CharField(
+        allow_null=True, help_text="The primary image's thumbnail_url, or null"
+    )
     is_active = serializers.BooleanField()
     available = serializers.IntegerField(help_text="on_hand - reserved")
     low_stock_threshold = serializers.IntegerField(

@@ -14,8 +14,19 @@ from typing import Any
 
 import orjson
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
@@ -34,8 +45,15 @@ from common.pagination import LedgerCursorPagination
 from common.renderers import json_bytes
 
 from .. import selectors, services
-from ..cache import catalog_cache_key, response_timeout
+from ..cache import (
+    catalog_cache_key,
+    catalog_etag,
+    current_catalog_version,
+    http_max_age,
+    response_timeout,
+)
 from ..exceptions import InsufficientStock, InvalidCategoryParent
+from ..images import image_dict, image_url
 from ..models import Category, Product, StockLevel, StockMovement
 from .authentication import CatalogReadJWTAuthentication
 from .pagination import CatalogPagination
@@ -67,22 +85,50 @@ def json_response(data: Any, *, status_code: int = status.HTTP_200_OK) -> HttpRe
     )
 
 
-def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
-    """Build a catalog read; for anyone but staff, serve it from the cache when it is there.
+def _if_none_match(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (weak comparison, RFC 9110 13.1.2)."""
+    header = request.META.get("HTTP_IF_NONE_MATCH", "")
+    return bool(header) and etag in (tag.removeprefix("W/") for tag in parse_etags(header))
 
-    The key (with the catalog version) is taken before the database is read, so a response
-    built while a write commits is stored under the old version and never served.
+
+def _public(response: HttpResponse, etag: str | None) -> HttpResponse:
+    response["Cache-Control"] = f"public, max-age={http_max_age()}"
+    if etag is not None:
+        response["ETag"] = etag
+    # Staff get another body for the same URL: a shared cache must not hand them this one.
+    patch_vary_headers(response, ["Authorization"])
+    return response
+
+
+def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
+    """Build a catalog read. Staff get it fresh and private (`no-store`, common.middleware);
+    anyone else gets a public response (API.md): `Cache-Control: public, max-age=…` and an ETag,
+    with the body from the Django cache when it is there.
+
+    The catalog version is read before the database is: a matching If-None-Match is answered 304
+    with no query at all, and a response built while a write commits is stored (and tagged)
+    under the old version, never the new one.
     """
-    timeout = response_timeout()
-    if timeout <= 0 or is_staff_user(request.user):
+    if is_staff_user(request.user):
         return json_response(build())
+    version = current_catalog_version()  # None: the cache is unreachable, so no ETag either
     # The host is part of the key: pagination links are absolute URLs.
-    key = catalog_cache_key(request.get_host(), request.path, request.META.get("QUERY_STRING", ""))
+    parts = (request.get_host(), request.path, request.META.get("QUERY_STRING", ""))
+    etag = None
+    if version is not None:
+        caller = "customer" if request.user.is_authenticated else "anonymous"
+        etag = catalog_etag(version, *parts, caller)
+        if _if_none_match(request, etag):
+            return _public(HttpResponseNotModified(), etag)
+    timeout = response_timeout()
+    if timeout <= 0 or version is None:
+        return _public(json_response(build()), etag)
+    key = catalog_cache_key(*parts, version=version)
     body = cache.get(key)
     if body is None:
         body = json_bytes(build(), option=JSON_OPTIONS)
         cache.set(key, body, timeout)
-    return HttpResponse(body, content_type="application/json")
+    return _public(HttpResponse(body, content_type="application/json"), etag)
 
 
 def acting_user(request: Request) -> User | None:
@@ -250,11 +296,15 @@ def product_dict(row: dict[str, Any]) -> dict[str, Any]:
         "price_cents": row["price_cents"],
         "currency": row["currency"],
         "metadata": row["metadata"],
-        "is_active": row["is_active"],
-        "available": row["available"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
     }
+    if "image_list" in row:
+        data["images"] = [image_dict(**image) for image in row["image_list"]]
+    name = row.get("image_name")
+    data["image"] = image_url(name) if name else None
+    data["is_active"] = row["is_active"]
+    data["available"] = row["available"]
+    data["created_at"] = row["created_at"]
+    data["updated_at"] = row["updated_at"]
     if "low_stock_threshold" in row:
         data["low_stock_threshold"] = row["low_stock_threshold"]
     return data
@@ -287,7 +337,16 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     permission_classes = [IsStaffOrReadOnly]
     pagination_class = CatalogPagination
     filter_backends: list[Any] = []
-    lookup_value_regex = r"\d+"
+    # Reads take the numeric id or the slug (API.md); writes and stock actions only the id.
+    lookup_value_regex = r"[A-Za-z0-9_-]+"
+
+    @staticmethod
+    def lookup_filter(value: int | str) -> Q:
+        """A product by id (all digits) or by slug, regardless of case (a slug is never all
+        digits: see `services.product_slug`)."""
+        if isinstance(value, int) or (value.isascii() and value.isdigit()):
+            return Q(pk=int(value))
+        return Q(Exact(Lower("slug"), value.lower()))
 
     def list(self, request: Request) -> HttpResponse:
         def build() -> Any:
@@ -322,16 +381,29 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
 
         return catalog_read(request, build)
 
-    def _detail(self, request: Request, pk: int) -> dict[str, Any]:
+    def _detail(self, request: Request, pk: int | str) -> dict[str, Any]:
         staff = is_staff_user(request.user)
         products = selectors.product_list(staff=staff, filters=selectors.ProductFilters())
-        row = selectors.product_rows(products.filter(pk=pk), staff=staff).first()
+        row = selectors.product_rows(
+            products.filter(self.lookup_filter(pk)), staff=staff, images=True
+        ).first()
         if row is None:
             raise NotFound()
         return product_dict(row)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="The product's numeric id, or its slug (any case).",
+            )
+        ]
+    )
     def retrieve(self, request: Request, pk: str) -> HttpResponse:
-        return catalog_read(request, lambda: self._detail(request, int(pk)))
+        """A product by its numeric id or its slug."""
+        return catalog_read(request, lambda: self._detail(request, pk))
 
     def create(self, request: Request) -> HttpResponse:
         data = ProductInputSerializer(data=request.data)
@@ -361,7 +433,8 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     @extend_schema(responses=StockLevelOutputSerializer)
     @action(detail=True, methods=["get"], permission_classes=[IsStaff])
     def stock(self, request: Request, pk: str) -> Response:
-        level = StockLevel.objects.filter(product_id=int(pk)).first()
+        # The route also matches slugs (for reads); stock is reached by id only.
+        level = StockLevel.objects.filter(product_id=int(pk)).first() if pk.isdigit() else None
         if level is None:
             raise NotFound()
         return Response(StockLevelOutputSerializer(level).data)

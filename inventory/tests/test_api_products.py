@@ -94,6 +94,7 @@ def test_product_list_shape_for_anonymous(api_client, catalog):
         "price_cents": 12900,
         "currency": "USD",
         "metadata": {"color": "black", "wired": True},
+        "image": None,  # no image yet: the primary's thumbnail URL once there is one
         "is_active": True,
         "available": 3,
         "created_at": product.created_at.isoformat().replace("+00:00", "Z"),
