@@ -2,19 +2,19 @@
 
     DATABASE_URL=postgres://... [REDIS_URL=redis://...] python -m bench catalog_reads
 
-In a scratch database `<your database>_bench` (created and dropped), imports a generated catalog
-of BENCH_PRODUCTS products (default 100,000), then starts three gunicorn servers on 127.0.0.1
-with the project's gunicorn settings (WEB_CONCURRENCY workers, default 2; persistent database
-connections through CONN_MAX_AGE): the app with the catalog cache off, the app with it on, and
-`raw_application` below (psycopg + orjson, no framework) serving the same list rows. Each
+In a scratch database `<your database>_bench` (created and dropped), imports a generated catalog of
+BENCH_PRODUCTS products (default 100,000) with BENCH_IMAGES image rows each (default 2; the list
+shows the primary's thumbnail, and so does the baseline), then starts three gunicorn servers on
+127.0.0.1 with the project's gunicorn settings (WEB_CONCURRENCY workers, default 2; persistent
+database connections through CONN_MAX_AGE): the app with the catalog cache off, the app with it on,
+and `raw_application` below (psycopg + orjson, no framework) serving the same list rows. Each
 measurement is BENCH_SECONDS seconds (default 4) of BENCH_CONCURRENCY client processes (default 4)
-making fresh connections to one server, the servers compared taking turns in one-second slices
-(the machine is shared, so load drifts); it reports requests/s and p50/p99 latency. Scenarios: the
-list (a page of 20 filtered by category, including descendants), a full-text search and a
-product detail, each uncached and cached, anonymous and with a customer's JWT. Ratios (ours to
-raw, JWT to anonymous) are computed within each run; the medians over BENCH_RUNS runs (default 3)
-are what the README quotes. Every request goes to 127.0.0.1 and the whole run is bounded by the
-durations above.
+making fresh connections to one server, the servers compared taking turns in one-second slices (the
+machine is shared, so load drifts); it reports requests/s and p50/p99 latency. Scenarios: the list
+(a page of 20 filtered by category, including descendants), a full-text search and a product
+detail, each uncached and cached, anonymous and with a customer's JWT. Ratios (ours to raw, JWT to
+anonymous) are computed within each run; the medians over BENCH_RUNS runs (default 3) are what the
+README quotes. Every request goes to 127.0.0.1 and the whole run is bounded by the durations above.
 """
 
 from __future__ import annotations
@@ -67,7 +67,10 @@ WHERE p.is_active AND p.category_id IN (
 """
 RAW_PAGE = """
 SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path, p.price_cents,
-       p.currency, p.metadata, p.is_active, s.on_hand - s.reserved, p.created_at, p.updated_at
+       p.currency, p.metadata,
+       (SELECT COALESCE(NULLIF(i.thumbnail, ''), i.file) FROM inventory_productimage i
+        WHERE i.product_id = p.id ORDER BY i.position, i.id LIMIT 1),
+       p.is_active, s.on_hand - s.reserved, p.created_at, p.updated_at
 FROM inventory_product p
 JOIN inventory_category c ON c.id = p.category_id
 JOIN inventory_stocklevel s ON s.product_id = p.id
@@ -78,8 +81,9 @@ ORDER BY p.id LIMIT 20 OFFSET %(offset)s
 """
 RAW_KEYS = (
     "id", "sku", "name", "slug", "description", "category", "category_path", "price_cents",
-    "currency", "metadata", "is_active", "available", "created_at", "updated_at",
+    "currency", "metadata", "image", "is_active", "available", "created_at", "updated_at",
 )  # fmt: skip
+RAW_MEDIA_URL = "/media/"
 
 
 def raw_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -102,6 +106,8 @@ def raw_application(environ: dict[str, Any], start_response: Callable[..., Any])
         (count,) = cursor.fetchone()
         cursor.execute(RAW_PAGE, params)
         results = [dict(zip(RAW_KEYS, row, strict=True)) for row in cursor.fetchall()]
+    for result in results:  # the same URL the app gives (local storage)
+        result["image"] = RAW_MEDIA_URL + result["image"] if result["image"] else None
     body = orjson.dumps(
         {"count": count, "next": None, "previous": None, "results": results},
         option=orjson.OPT_UTC_Z,
@@ -237,7 +243,21 @@ def prepare(products: int) -> dict[str, Any]:
             write_catalog(out, products=products, seed=1)
         result = import_catalog(path)
         assert result.ok, result.first_errors
+    images = int(os.environ.get("BENCH_IMAGES", "2"))
     with connection.cursor() as cursor:
+        # Images as an upload and its renditions leave them (rows only: reads never open files).
+        cursor.execute(
+            """
+            INSERT INTO inventory_productimage
+                (product_id, file, thumbnail, medium, alt, position, width, height, created_at)
+            SELECT p.id, 'products/' || p.id || '/' || md5(p.id || '-' || n) || '.jpg',
+                   'products/' || p.id || '/' || md5(p.id || '-' || n) || '-320.webp',
+                   'products/' || p.id || '/' || md5(p.id || '-' || n) || '-1024.webp',
+                   p.name, n, 1600, 1200, now()
+            FROM inventory_product p, generate_series(0, %s - 1) AS n
+            """,
+            [images],
+        )
         cursor.execute("VACUUM ANALYZE")
     categories = list(Category.objects.filter(depth=1).order_by("id").values_list("id", flat=True))
     list_urls = [f"?category={cid}&page={page}" for cid in categories for page in (1, 2, 3, 4, 5)]
