@@ -67,10 +67,8 @@ WHERE p.is_active AND p.category_id IN (
 """
 RAW_PAGE = """
 SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path, p.price_cents,
-       p.currency, p.metadata,
-       (SELECT COALESCE(NULLIF(i.thumbnail, ''), i.file) FROM inventory_productimage i
-        WHERE i.product_id = p.id ORDER BY i.position, i.id LIMIT 1),
-       p.is_active, s.on_hand - s.reserved, p.created_at, p.updated_at
+       p.currency, p.metadata, p.primary_image, p.is_active, s.on_hand - s.reserved,
+       p.created_at, p.updated_at
 FROM inventory_product p
 JOIN inventory_category c ON c.id = p.category_id
 JOIN inventory_stocklevel s ON s.product_id = p.id
@@ -257,6 +255,13 @@ def prepare(products: int) -> dict[str, Any]:
             FROM inventory_product p, generate_series(0, %s - 1) AS n
             """,
             [images],
+        )
+        # What `inventory.images.primary_image_refresh` keeps on each product row.
+        cursor.execute(
+            """
+            UPDATE inventory_product p SET primary_image = i.thumbnail
+            FROM inventory_productimage i WHERE i.product_id = p.id AND i.position = 0
+            """
         )
         cursor.execute("VACUUM ANALYZE")
     categories = list(Category.objects.filter(depth=1).order_by("id").values_list("id", flat=True))

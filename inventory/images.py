@@ -37,6 +37,8 @@ from typing import IO, Any
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from PIL import Image, ImageOps
 from rest_framework import status
 
@@ -227,6 +229,20 @@ def _place(*, product_id: int, image_id: int, position: int | None) -> int:
     return target
 
 
+def primary_image_refresh(*, product_id: int) -> None:
+    """Copy the primary image's thumbnail name (its original until the thumbnail exists; "" with
+    no image) onto the product row, in the caller's transaction: the product list reads that
+    column (`Product.primary_image`) rather than a subquery per row."""
+    primary = (
+        ProductImage.objects.filter(product_id=OuterRef("pk"))
+        .order_by("position", "id")
+        .values(name=Coalesce(NullIf("thumbnail", Value("")), "file", output_field=CharField()))[:1]
+    )
+    Product.objects.filter(pk=product_id).update(
+        primary_image=Coalesce(Subquery(primary), Value(""), output_field=CharField())
+    )
+
+
 def _renumber(*, product_id: int) -> None:
     ids = ProductImage.objects.filter(product_id=product_id).order_by("position", "id")
     ProductImage.objects.bulk_update(
@@ -265,6 +281,7 @@ def product_image_create(
         default_storage.delete(stored)
         raise
     enqueue_after_commit("inventory.tasks.make_image_renditions", image_id=image.pk)
+    primary_image_refresh(product_id=product.pk)
     catalog_changed()
     return image
 
@@ -279,6 +296,7 @@ def product_image_update(
         ProductImage.objects.filter(pk=image.pk).update(alt=alt)
     if position is not None:
         image.position = _place(product_id=image.product_id, image_id=image.pk, position=position)
+        primary_image_refresh(product_id=image.product_id)
     catalog_changed()
     return image
 
@@ -289,6 +307,7 @@ def product_image_delete(*, image: ProductImage) -> None:
     _lock_product(image.product_id)
     image.delete()
     _renumber(product_id=image.product_id)
+    primary_image_refresh(product_id=image.product_id)
     catalog_changed()
 
 
@@ -343,5 +362,6 @@ def image_renditions_make(*, image_id: int) -> bool:
     if not updated:  # deleted while we worked: its deletion also removes these names
         stored_files_delete(names=list(names.values()))
         return False
+    primary_image_refresh(product_id=image.product_id)
     catalog_changed()
     return True

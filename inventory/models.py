@@ -83,6 +83,12 @@ class Product(TimeStampedModel):
     price_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3, default=store_currency)
     metadata = models.JSONField(default=dict, blank=True)
+    # The primary image's thumbnail (its original until the thumbnail is made), kept by the
+    # image services (`inventory.images.primary_image_refresh`): the list reads one column
+    # instead of a subquery per row. "" when the product has no image.
+    primary_image = models.CharField(
+        max_length=255, blank=True, default="", db_default="", editable=False
+    )
     is_active = models.BooleanField(default=True)
     # Kept current by PostgreSQL itself on every INSERT/UPDATE, bulk ones included.
     search_vector = models.GeneratedField(

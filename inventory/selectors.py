@@ -10,8 +10,8 @@ from typing import Any
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection
-from django.db.models import CharField, F, OrderBy, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, JSONObject, Lower, NullIf
+from django.db.models import F, OrderBy, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject, Lower
 
 from .models import Category, Product, ProductImage, StockLevel, StockMovement
 
@@ -166,17 +166,14 @@ def product_rows(
     """The API's product columns as dicts: one query, no model instances.
 
     Every row carries `image_name`, the stored name of its primary image's thumbnail (the
-    original until the thumbnail is made), or None: a subquery in the same statement. With
+    original until the thumbnail is made), or "": `Product.primary_image`, a plain column. With
     `images`, also `image_list`: every image's columns, ordered, as a list of dicts, from an
     ARRAY subquery in the same statement too (the detail stays one query).
     """
     expressions = {
         **(STAFF_PRODUCT_EXPRESSIONS if staff else PRODUCT_EXPRESSIONS),
-        "image_name": Subquery(
-            _product_images().values(
-                name=Coalesce(NullIf("thumbnail", Value("")), "file", output_field=CharField())
-            )[:1]
-        ),
+        # Kept on the product row by the image services: a column, not a subquery per row.
+        "image_name": F("primary_image"),
     }
     if images:
         expressions["image_list"] = ArraySubquery(

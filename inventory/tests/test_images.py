@@ -28,7 +28,7 @@ from common.models import OutboxMessage
 from conftest import client_for
 from inventory import images as image_service
 from inventory.images import IMAGE_MAX_BYTES, InvalidImage, image_clean, rendition_names
-from inventory.models import ProductImage
+from inventory.models import Product, ProductImage
 from inventory.services import product_create
 
 pytestmark = pytest.mark.django_db
@@ -442,6 +442,36 @@ def test_positions_insert_move_and_close_gaps(staff_client, shelf):
     a = ProductImage.objects.get(alt="a")
     assert staff_client.delete(f"/api/v1/products/{shelf.pk}/images/{a.pk}/").status_code == 204
     assert positions(shelf) == [(0, "first"), (1, "b"), (2, "now second")]
+
+
+def test_the_lists_primary_image_follows_moves_deletes_and_renditions(
+    api_client, staff_client, shelf, django_capture_on_commit_callbacks, settings
+):
+    """The list reads `Product.primary_image` (a column, not a subquery): every change that can
+    change the primary keeps it in step."""
+    settings.CATALOG_CACHE_SECONDS = 0  # the list as the database has it, at every step
+
+    def listed() -> str | None:
+        image: str | None = api_client.get("/api/v1/products/?sku=SHELF-1").json()["results"][0][
+            "image"
+        ]
+        return image
+
+    first = post_image(staff_client, shelf, alt="first").json()
+    second = post_image(staff_client, shelf, alt="second").json()
+    assert listed() == first["thumbnail_url"]  # the original until its thumbnail exists
+    url = f"/api/v1/products/{shelf.pk}/images/{second['id']}/"
+    assert staff_client.patch(url, {"position": 0}).status_code == 200
+    assert listed() == second["url"]
+    with django_capture_on_commit_callbacks(execute=True):
+        image_service.image_renditions_make(image_id=second["id"])
+    thumbnail = ProductImage.objects.get(pk=second["id"]).thumbnail.name
+    assert listed() == f"/media/{thumbnail}"
+    assert staff_client.delete(url).status_code == 204
+    assert listed() == first["url"]
+    assert staff_client.delete(f"/api/v1/products/{shelf.pk}/images/{first['id']}/").status_code
+    assert listed() is None
+    assert Product.objects.get(pk=shelf.pk).primary_image == ""
 
 
 def test_catalog_shows_the_primary_image(api_client, staff_client, shelf, make_product):

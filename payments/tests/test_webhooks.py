@@ -120,12 +120,18 @@ def test_event_ids_are_unique_per_gateway_in_the_database():
         WebhookEvent.objects.create(gateway="test", event_id="evt_1", event_type="y")
 
 
+def tampered(header: str) -> str:
+    """The header with its last hex digit changed (to another digit: "0" stays "0" one time in
+    sixteen, which made this case flaky)."""
+    return header[:-1] + ("1" if header.endswith("0") else "0")
+
+
 @pytest.mark.parametrize(
     "make_header",
     [
         lambda body, secret: sign(body, timestamp=int(time.time()), secret="wrong-secret"),
         lambda body, secret: sign(body + b" ", timestamp=int(time.time()), secret=secret),
-        lambda body, secret: sign(body, timestamp=int(time.time()), secret=secret)[:-1] + "0",
+        lambda body, secret: tampered(sign(body, timestamp=int(time.time()), secret=secret)),
         lambda body, secret: "garbage",
         lambda body, secret: "t=123",
         lambda body, secret: f"v1={'0' * 64}",
