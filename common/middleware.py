@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 
+from .health import healthz, readyz
 from .logging import request_id_var
 
 access_logger = logging.getLogger("shop.access")
@@ -61,8 +62,6 @@ class HealthCheckMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        from .health import healthz, readyz
-
         if request.path_info == "/healthz":
             return healthz(request)
         if request.path_info == "/readyz":

@@ -308,12 +308,6 @@ class OutboxTask(Task[Any, Any]):
         return result
 
 
-def outbox_messages(*, task: str | None = None) -> Iterable[OutboxMessage]:
-    """The rows, oldest first (for tests and the admin)."""
-    messages = OutboxMessage.objects.order_by("created_at")
-    return messages.filter(task=task) if task else messages
-
-
 class OutboxCollector:
     """Prometheus gauges read at scrape time: `shop_outbox_waiting` (queued work not yet done:
     grows while the broker or the workers are down) and `shop_outbox_failed` (given up: alert on

@@ -308,8 +308,12 @@ def order_cancel(*, order_id: Any, actor: User | None, note: str = "") -> Order:
     the gateway and puts the units back on hand (see `_refund_through_gateway`)."""
     with transaction.atomic():
         order = _order_lock(order_id)
-        charge = payment_succeeded_charge(order_id=order.pk)
-        if order.status == Order.Status.PENDING and charge is not None:
+        charge = (
+            payment_succeeded_charge(order_id=order.pk)
+            if order.status == Order.Status.PENDING
+            else None
+        )
+        if charge is not None:
             # Paid at the gateway, its outcome not applied yet: apply it, then cancel a paid
             # order (refund and restock) below. Never release stock the customer paid for.
             order = _apply_charge(order, charge=charge, actor=actor)

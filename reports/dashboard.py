@@ -20,21 +20,17 @@ from django.utils.safestring import SafeString, mark_safe
 
 from inventory.selectors import stock_low_list
 from orders.models import Order
+from orders.pricing import format_money_display
 
 from .selectors import SalesRow, sales_report, store_today
 
 CHART_DAYS = 30
 LOW_STOCK_SHOWN = 10
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
-def money(cents: int, currency: str | None = None) -> str:
-    """`$1,979.95` for the store currency (its symbol where it has a common one)."""
-    code = currency or settings.STORE_CURRENCY
-    sign = "-" if cents < 0 else ""
-    amount = f"{abs(cents) / 100:,.2f}"
-    symbol = _SYMBOLS.get(code)
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {code}"
+def money(cents: int) -> str:
+    """In the store currency, as staff read it (`orders.pricing.format_money_display`)."""
+    return format_money_display(cents=cents, currency=settings.STORE_CURRENCY)
 
 
 @dataclass(frozen=True)
