@@ -8,6 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from common.money import format_money_display
+
+__all__ = [
+    "PricedLine",
+    "Totals",
+    "format_money",
+    "format_money_display",
+    "line_total_cents",
+    "totals_for",
+]
+
 
 @dataclass(frozen=True)
 class PricedLine:
@@ -38,16 +49,3 @@ def format_money(*, cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(cents), 100)
     return f"{sign}{whole}.{part:02d} {currency}"
-
-
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-
-
-def format_money_display(*, cents: int, currency: str) -> str:
-    """For staff screens: "$1,979.95" (the currency's symbol where it has a common one, else
-    "1,234.56 CHF"), in integer arithmetic like everything else here."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    symbol = _SYMBOLS.get(currency)
-    amount = f"{whole:,}.{part:02d}"
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"

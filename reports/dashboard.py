@@ -18,9 +18,9 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from common.money import format_money_display
 from inventory.selectors import stock_low_list
 from orders.models import Order
-from orders.pricing import format_money_display
 
 from .selectors import SalesRow, sales_report, store_today
 

@@ -1,74 +1,18 @@
-"""The staff dashboard in a real browser: headless Chromium (Debian's package, driven by
-Playwright) against pytest-django's live server, one per test session.
-
-Set `SCREENSHOTS_DIR` to keep the screenshots (the README's come from
-`SCREENSHOTS_DIR=docs/screenshots make pytest PYTEST_ARGS=tests/test_browser_dashboard.py`)."""
+"""The staff dashboard in a real browser (see tests/browser.py for how and for screenshots)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from accounts.models import User
 from inventory.services import category_create, product_create
 from orders.services import cart_item_add, order_place
 from orders.tests.conftest import ADDRESS
 from orders.tests.helpers import mark_paid
+from tests.browser import browser_marks, no_horizontal_scroll, screenshot, sign_in
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run)"),
-]
-PASSWORD = "correct-horse-battery-staple"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API keeps an event loop on this thread; Django's ORM would take the test's
-    # own queries for async code (Playwright's and Django's documented way round it).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
-def sign_in(browser: Any, live_server: Any, user: User, *, width: int) -> Any:
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    return page
-
-
-def screenshot(page: Any, name: str) -> None:
-    directory = os.environ.get("SCREENSHOTS_DIR")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / name), full_page=True)
-
-
-def no_horizontal_scroll(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+pytestmark = browser_marks
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from common.money import format_money_display
 from inventory.services import category_create, product_create
-from orders.pricing import format_money_display
 from orders.services import cart_item_add, order_place
 from orders.tests.conftest import ADDRESS
 from orders.tests.helpers import mark_paid
