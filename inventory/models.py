@@ -222,7 +222,7 @@ class StockMovement(models.Model):
         Reason.CORRECTION,
     )
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="movements")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
     reason = models.CharField(max_length=16, choices=Reason.choices)
     delta_on_hand = models.IntegerField(default=0)
     delta_reserved = models.IntegerField(default=0)

@@ -783,12 +783,13 @@ def product_update(*, product: Product, changes: ProductChanges) -> Product:
 
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
-    """Delete a product never ordered; one on any order is `protected` (deactivate it instead)."""
+    """Delete a product that never had stock or orders; one with any ledger row or on any order is
+    `protected` (deactivate it instead): the ledger is never deleted (both foreign keys PROTECT)."""
     try:
         with transaction.atomic():
             product.delete()
     except DjangoProtectedError as error:
         raise ProtectedError(
-            "This product is on an order and cannot be deleted; deactivate it instead."
+            "This product has stock history or orders and cannot be deleted; deactivate it instead."
         ) from error
     catalog_changed()

@@ -360,6 +360,13 @@ def test_delete_product(staff_client, catalog):
     assert staff_client.delete(f"/api/v1/products/{catalog['tee'].pk}/").status_code == 404
 
 
+def test_delete_product_with_stock_history_is_409_and_keeps_its_ledger(staff_client, catalog):
+    response = staff_client.delete(f"/api/v1/products/{catalog['hp'].pk}/")
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["code"] == "protected"
+    assert catalog["hp"].movements.count() == 1  # the receipt of its 5 units
+
+
 def test_delete_product_on_an_order_is_409(staff_client, catalog):
     # Stand-in for orders' OrderItem.product (on_delete=PROTECT); inventory never imports orders.
     error = DjangoProtectedError("protected", set())

@@ -187,10 +187,21 @@ def test_search_vector_is_generated(product):
         assert cursor.fetchone() == (True,)
 
 
-def test_product_delete(product):
-    product_delete(product=product)
-    assert not Product.objects.exists()
-    assert not StockLevel.objects.exists()
+def test_product_delete_only_without_history(make_product):
+    never_stocked = make_product(on_hand=0)
+    product_delete(product=never_stocked)
+    assert not Product.objects.filter(pk=never_stocked.pk).exists()
+    assert not StockLevel.objects.filter(product_id=never_stocked.pk).exists()
+
+
+def test_a_product_with_a_ledger_is_protected_and_its_ledger_kept(product):
+    from common.exceptions import ProtectedError
+    from inventory.models import StockMovement
+
+    with pytest.raises(ProtectedError):
+        product_delete(product=product)
+    assert StockMovement.objects.filter(product=product).exists()
+    assert Product.objects.filter(pk=product.pk).exists()
 
 
 def test_product_get_for_sale(product, make_product):
