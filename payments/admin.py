@@ -1,13 +1,21 @@
 """Staff console: saved methods (masked) and payments, both read-only.
 
-Money moves only through the services (refunds from the order page, wired by orders)."""
+Money moves only through the services (refunds from the order page, wired by orders). Amounts
+read as money ("$99.98"); a payment links to its order's page by the order's id alone, since
+payments knows nothing of orders beyond that id.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from common.money import store_money
 
 from .models import Payment, PaymentMethod, WebhookEvent
 
@@ -38,41 +46,96 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
         return obj.masked
 
 
+def _short(payment_id: Any) -> str:
+    """The first block of a UUID: enough to tell rows apart, narrow enough for the list."""
+    return str(payment_id).split("-", 1)[0]
+
+
+def describe(payment: Payment) -> str:
+    """ "Charge $99.98 (succeeded)": a payment named for staff."""
+    amount = store_money(payment.amount_cents)
+    return f"{payment.get_kind_display()} {amount} ({payment.get_status_display().lower()})"
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
     list_display = (
-        "id",
-        "order_id",
-        "user",
-        "kind",
-        "amount_cents",
-        "currency",
-        "status",
-        "failure_code",
+        "payment",
         "created_at",
+        "kind",
+        "status",
+        "amount",
+        "order",
+        "user",
+        "failure_code",
     )
     list_filter = ("status", "kind", "gateway")
     search_fields = ("=id", "=order_id", "gateway_reference", "user__email")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    fields = (
+    fieldsets = (
+        (None, {"fields": ("id", "kind", "status", "failure_code", ("amount", "currency"))}),
+        ("For", {"fields": ("order", "user", "payment_method", "initiated_by")}),
+        ("Gateway", {"fields": ("gateway", "gateway_reference", "refund_of")}),
+        ("Record", {"fields": ("created_at", "settled_at")}),
+    )
+    readonly_fields = (
         "id",
-        "order_id",
-        "user",
         "kind",
-        "amount_cents",
-        "currency",
         "status",
         "failure_code",
+        "amount",
+        "currency",
+        "order",
+        "user",
+        "payment_method",
+        "initiated_by",
         "gateway",
         "gateway_reference",
-        "payment_method",
-        "parent",
-        "initiated_by",
+        "refund_of",
         "created_at",
         "settled_at",
     )
-    readonly_fields = fields
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Payment | None = None,
+    ) -> HttpResponse:
+        if obj is not None:  # the title and breadcrumb name it in money, not in cents
+            context["subtitle"] = describe(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="payment", ordering="id")
+    def payment(self, obj: Payment) -> str:
+        return _short(obj.pk)
+
+    @admin.display(description="amount", ordering="amount_cents")
+    def amount(self, obj: Payment) -> str:
+        return store_money(obj.amount_cents)
+
+    @admin.display(description="refund of")
+    def refund_of(self, obj: Payment) -> SafeString | str:
+        """For a refund, the charge it gives money back from."""
+        if obj.parent is None:
+            return "—"
+        url = reverse("admin:payments_payment_change", args=[obj.parent.pk])
+        return format_html('<a href="{}">{}</a>', url, describe(obj.parent))
+
+    @admin.display(description="order", ordering="order_id")
+    def order(self, obj: Payment) -> SafeString | str:
+        """A link to the order's page (the orders admin), labelled with the order's id."""
+        try:
+            url = reverse("admin:orders_order_change", args=[obj.order_id])
+        except NoReverseMatch:
+            return str(obj.order_id)
+        return format_html(
+            '<a href="{}" title="{}">{}</a>', url, obj.order_id, _short(obj.order_id)
+        )
 
 
 @admin.register(WebhookEvent)

@@ -35,7 +35,7 @@ def test_changelist_shows_searches_and_filters(admin_web, customer, make_user, p
     assert mine.number in page
     assert theirs.number in page
     assert "customer@example.com" in page
-    assert f"{mine.total_cents // 100}.{mine.total_cents % 100:02d} USD" in page
+    assert f"${mine.total_cents // 100:,}.{mine.total_cents % 100:02d}" in page  # money, not cents
     by_email = admin_web.get(CHANGELIST, {"q": "zed@"}).content.decode()
     assert theirs.number in by_email
     assert mine.number not in by_email
