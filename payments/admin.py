@@ -52,9 +52,8 @@ def _short(payment_id: Any) -> str:
 
 
 def describe(payment: Payment) -> str:
-    """ "Charge $99.98 (succeeded)": a payment named for staff."""
-    amount = store_money(payment.amount_cents)
-    return f"{payment.get_kind_display()} {amount} ({payment.get_status_display().lower()})"
+    """ "Charge $99.98 (succeeded)": a payment named for staff (`Payment.__str__`)."""
+    return str(payment)
 
 
 @admin.register(Payment)

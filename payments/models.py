@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.models import TimeStampedModel
+from common.money import format_money_display
 
 from .cards import BRAND_LABELS
 from .fields import EncryptedJSONField
@@ -169,7 +170,9 @@ class Payment(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount_cents} {self.currency} ({self.status})"
+        """ "Charge $99.98 (succeeded)": how staff read a payment (admin, history, logs)."""
+        amount = format_money_display(cents=self.amount_cents, currency=self.currency)
+        return f"{self.get_kind_display()} {amount} ({self.get_status_display().lower()})"
 
     @property
     def is_pending(self) -> bool:
