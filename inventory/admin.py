@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import F, QuerySet
+from django.db import models
+from django.db.models import F, ForeignObjectRel, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,19 +18,22 @@ from django.utils.safestring import SafeString
 
 from accounts.models import User
 from common.exceptions import DomainError
+from common.money import MoneyField, store_money
 
-from . import services
+from . import admin_bulk, admin_csv, services
+from .bulk import SetActive, bulk_apply
 from .exceptions import CatalogValidationError
 from .images import (
     CleanedImage,
     InvalidImage,
     image_clean,
+    image_url,
     product_image_create,
     product_image_delete,
     product_image_dict,
     product_image_update,
 )
-from .models import Category, Product, ProductImage, StockMovement
+from .models import Category, Product, ProductImage, StockMovement, store_currency
 
 RECENT_MOVEMENTS = 20
 
@@ -105,6 +110,8 @@ class CategoryAdmin(admin.ModelAdmin[Category]):
 # Products
 # =============================================================================
 class ProductAdminForm(forms.ModelForm[Product]):
+    # Typed as money ("19.99"), stored as cents; the currency is the store's, shown read-only.
+    price_cents = MoneyField(label="Price")
     low_stock_threshold = forms.IntegerField(min_value=0, initial=0)
 
     class Meta:
@@ -115,7 +122,6 @@ class ProductAdminForm(forms.ModelForm[Product]):
             "description",
             "category",
             "price_cents",
-            "currency",
             "metadata",
             "is_active",
         )
@@ -134,11 +140,29 @@ class ProductAdminForm(forms.ModelForm[Product]):
     def clean_sku(self) -> str:
         return str(self._service_check("sku", services.validate_sku))
 
-    def clean_currency(self) -> str:
-        return str(self._service_check("currency", services.validate_currency))
-
     def clean_metadata(self) -> dict[str, Any]:
         return dict(self._service_check("metadata", services.validate_metadata))
+
+
+class ProductAddForm(ProductAdminForm):
+    initial_stock = forms.IntegerField(
+        min_value=0,
+        required=False,
+        initial=0,
+        help_text="Units on hand now; booked in the stock ledger as a receipt.",
+    )
+
+
+def has_protected_history(obj: models.Model) -> bool:
+    """Whether a row is referenced through a PROTECT foreign key (a product's ledger rows or order
+    lines), so deleting it would be refused: the console offers Deactivate instead of Delete.
+    One EXISTS per protecting relation; the database's PROTECT stays the rule."""
+    return any(
+        relation.related_model._base_manager.filter(**{relation.field.name: obj}).exists()
+        # Hidden relations too: order lines point at products with related_name="+".
+        for relation in type(obj)._meta.get_fields(include_hidden=True)
+        if isinstance(relation, ForeignObjectRel) and relation.on_delete is models.PROTECT
+    )
 
 
 class LowStockFilter(admin.SimpleListFilter):
@@ -243,22 +267,52 @@ class ProductImageInline(admin.TabularInline[ProductImage, Product]):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin[Product]):
+    """Products, with their stock, images, CSV import/export and bulk changes.
+
+    A product with stock history or orders is never deleted (the ledger PROTECTs it): its page
+    offers Deactivate instead of Delete, and the list has no bulk delete."""
+
     form = ProductAdminForm
     inlines = [ProductImageInline]
-    list_display = (
-        "sku",
-        "name",
-        "category",
-        "price_cents",
-        "on_hand",
-        "reserved",
-        "available",
-        "is_active",
-    )
+    change_list_template = "admin/inventory/product/change_list.html"
+    change_form_template = "admin/inventory/product/change_form.html"
+    # Sized for 1280 px beside the navigation and the filters: the category sits under the name
+    # (one column less), and the stylesheet cuts long names short.
+    list_display = ("thumbnail", "sku", "name_and_category", "price", "available", "active")
+    list_display_links = ("sku", "name_and_category")
     list_select_related = ("category", "stock")
     list_filter = ("is_active", LowStockFilter, ("category", admin.RelatedOnlyFieldListFilter))
     search_fields = ("sku", "name")
-    readonly_fields = ("slug", "stock_summary", "recent_movements", "created_at", "updated_at")
+    readonly_fields = (
+        "currency",
+        "slug",
+        "stock_summary",
+        "recent_movements",
+        "created_at",
+        "updated_at",
+    )
+    actions = [*admin_bulk.ACTIONS, admin_csv.export_selected]
+
+    class Media:
+        css = {"all": ["inventory/admin.css"]}
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        """No bulk delete: most products have stock history; one at a time, where allowed."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        return obj is None or not has_protected_history(obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: Product | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ProductAddForm
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Product | None = None) -> Any:
         main = (
@@ -277,24 +331,50 @@ class ProductAdmin(admin.ModelAdmin[Product]):
             },
         )
         if obj is None:
-            return [main]
+            return [main, ("Stock", {"fields": ("initial_stock",)})]
         return [
             main,
             ("Stock", {"fields": ("stock_summary", "recent_movements")}),
             ("Record", {"fields": ("slug", "created_at", "updated_at")}),
         ]
 
-    @admin.display(ordering="stock__on_hand")
-    def on_hand(self, product: Product) -> int:
-        return product.stock.on_hand
+    @admin.display(description="image")
+    def thumbnail(self, product: Product) -> SafeString:
+        """The primary image's thumbnail, from the column the image services keep (no query)."""
+        if not product.primary_image:
+            return format_html(
+                '<span class="product-thumb product-thumb-none" title="{}"></span>', "No image"
+            )
+        return format_html(
+            '<img class="product-thumb" src="{}" alt="" loading="lazy" width="40" height="40">',
+            image_url(product.primary_image),
+        )
 
-    @admin.display(ordering="stock__reserved")
-    def reserved(self, product: Product) -> int:
-        return product.stock.reserved
+    @admin.display(description="name", ordering="name")
+    def name_and_category(self, product: Product) -> SafeString:
+        return format_html(
+            '<span class="product-name" title="{}">{}</span>'
+            '<span class="product-category">{}</span>',
+            product.name,
+            product.name,
+            product.category.full_path,
+        )
 
-    @admin.display()
+    @admin.display(description="active", boolean=True, ordering="is_active")
+    def active(self, product: Product) -> bool:
+        return product.is_active
+
+    @admin.display(description="price", ordering="price_cents")
+    def price(self, product: Product) -> str:
+        return store_money(product.price_cents)
+
+    @admin.display(ordering=F("stock__on_hand") - F("stock__reserved"))
     def available(self, product: Product) -> int:
         return product.stock.available
+
+    @admin.display(description="currency")
+    def currency(self, product: Product) -> str:
+        return product.currency or store_currency()
 
     @admin.display(description="stock")
     def stock_summary(self, product: Product) -> SafeString:
@@ -342,6 +422,7 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
         data = dict(form.cleaned_data)
         threshold = data.pop("low_stock_threshold")
+        initial_stock = data.pop("initial_stock", None) or 0
         if change:
             original = Product.objects.get(pk=obj.pk)
             changes: Any = {field: data[field] for field in form.changed_data if field in data}
@@ -349,8 +430,12 @@ class ProductAdmin(admin.ModelAdmin[Product]):
                 changes["low_stock_threshold"] = threshold
             services.product_update(product=original, changes=changes)
         else:
+            # Units on hand from the start are a `receipt` in the ledger (product_create books it).
             created = services.product_create(
-                **data, low_stock_threshold=threshold, actor=_acting_user(request)
+                **data,
+                low_stock_threshold=threshold,
+                on_hand=initial_stock,
+                actor=_acting_user(request),
             )
             obj.pk, obj.slug = created.pk, created.slug
 
@@ -391,14 +476,85 @@ class ProductAdmin(admin.ModelAdmin[Product]):
             self.message_user(request, error.detail, level=messages.ERROR)
 
     def get_urls(self) -> list[URLPattern]:
+        def view(function: Any) -> Any:
+            return self.admin_site.admin_view(partial(function, self))
+
         return [
             path(
                 "<int:product_id>/adjust-stock/",
                 self.admin_site.admin_view(self.adjust_stock_view),
                 name="inventory_product_adjust_stock",
             ),
+            path(
+                "<int:product_id>/deactivate/",
+                self.admin_site.admin_view(self.deactivate_view),
+                name="inventory_product_deactivate",
+            ),
+            path(
+                "import-csv/",
+                view(admin_csv.import_csv_view),
+                name="inventory_product_import_csv",
+            ),
+            path(
+                "import-csv/<int:job_id>/",
+                view(admin_csv.import_job_view),
+                name="inventory_product_import_job",
+            ),
+            path(
+                "import-csv/<int:job_id>/confirm/",
+                view(admin_csv.import_confirm_view),
+                name="inventory_product_import_confirm",
+            ),
+            path(
+                "export-csv/",
+                view(admin_csv.export_csv_view),
+                name="inventory_product_export_csv",
+            ),
             *super().get_urls(),
         ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "can_import_csv": self.has_add_permission(request)
+            and self.has_change_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def deactivate_view(self, request: HttpRequest, product_id: int) -> HttpResponse:
+        """Take a product off sale for good (the Delete of a product with history): it stays in
+        the ledger and in orders, customers stop seeing it. A confirmation page, then the change
+        through `inventory.bulk`, as the list's Deactivate action does."""
+        product = get_object_or_404(Product.objects.select_related("category"), pk=product_id)
+        if not self.has_change_permission(request, product):
+            return HttpResponse(status=403)
+        change = SetActive(False)
+        if request.method == "POST" and request.POST.get(admin_bulk.STAGE) == "apply":
+            bulk_apply(change, product_ids=[product.pk])
+            self.message_user(
+                request,
+                f"{product.sku} is deactivated: customers no longer see it.",
+                level=messages.SUCCESS,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:inventory_product_change", args=[product.pk])
+            )
+        planned = change.plan([product])
+        context = {
+            **admin_bulk.confirmation_context(
+                self,
+                request,
+                title=f"Deactivate {product.sku}",
+                planned=planned,
+                unchanged=1 - len(planned),
+            ),
+            "stage_name": admin_bulk.STAGE,
+            "next_stage": "apply",
+            "form_action": reverse("admin:inventory_product_deactivate", args=[product.pk]),
+        }
+        return TemplateResponse(request, admin_bulk.TEMPLATE, context)
 
     def adjust_stock_view(self, request: HttpRequest, product_id: int) -> HttpResponse:
         """Receive, write off or correct stock: the same service as the API's adjust endpoint."""

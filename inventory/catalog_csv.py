@@ -18,7 +18,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,10 +89,28 @@ class ImportResult:
     seconds: float = 0.0
     unreadable: bool = False
     first_errors: list[RowError] = field(default_factory=list)
+    # Rows of existing products whose catalog fields stay the same but whose stock or low-stock
+    # threshold changes. The command's summary counts them in `unchanged` (no product row is
+    # updated); the console's preview counts them as changed rows (`rows_changed`).
+    stock_only: int = 0
 
     @property
     def ok(self) -> bool:
         return self.errors == 0
+
+    @property
+    def rows_changed(self) -> int:
+        """Existing products the import changes in any way: catalog fields, stock or threshold."""
+        return self.updated + self.stock_only
+
+    @property
+    def rows_unchanged(self) -> int:
+        """Rows that write nothing at all."""
+        return self.unchanged - self.stock_only
+
+
+# (rows read, bytes read, file size): called as the file is read, at most a few times a second.
+ProgressCallback = Callable[[int, int, int], None]
 
 
 class ImportAbortedError(Exception):
@@ -226,19 +244,27 @@ COPY_ROWS = (
 
 
 class _Progress:
-    """A one-line progress report on a terminal, by bytes read."""
+    """A one-line progress report on a terminal, by bytes read (and/or to a callback: the
+    console's import job records it for its progress page)."""
 
-    def __init__(self, out: IO[str] | None, total_bytes: int) -> None:
+    def __init__(
+        self, out: IO[str] | None, total_bytes: int, callback: ProgressCallback | None = None
+    ) -> None:
         self.out, self.total = out, max(total_bytes, 1)
+        self.callback = callback
         self.last = 0.0
 
     def update(self, rows: int, position: int, *, final: bool = False) -> None:
-        if self.out is None:
+        if self.out is None and self.callback is None:
             return
         now = time.monotonic()
         if not final and now - self.last < 0.2:
             return
         self.last = now
+        if self.callback is not None:
+            self.callback(rows, min(position, self.total), self.total)
+        if self.out is None:
+            return
         percent = min(100, position * 100 // self.total)
         bar = "#" * (percent // 4)
         self.out.write(f"\r[{bar:<25}] {percent:3d}% {rows:,} rows")
@@ -263,8 +289,12 @@ def import_catalog(
     on_error: Callable[[RowError], None] | None = None,
     progress: IO[str] | None = None,
     reference: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ImportResult:
-    """Validate the whole file, then (unless any row is bad, or a dry run) upsert it."""
+    """Validate the whole file, then (unless any row is bad, or a dry run) upsert it.
+
+    A dry run does the whole write and rolls it back, so its counts (new, updated, unchanged,
+    stock movements) are exactly what the real import would report."""
     result = ImportResult()
     started = time.monotonic()
     currency = store_currency()
@@ -282,7 +312,7 @@ def import_catalog(
             # Dropped at commit; also here, for an import nested in a larger transaction.
             cursor.execute("DROP TABLE IF EXISTS import_rows")
             cursor.execute(TEMP_TABLE)
-            _load(path, cursor, currency, result, report, progress)
+            _load(path, cursor, currency, result, report, progress, on_progress)
             if result.rows and not result.unreadable:
                 _check_against_database(cursor, report, result)
             if result.errors:
@@ -303,8 +333,9 @@ def _load(
     result: ImportResult,
     report: Callable[[RowError], None],
     progress_out: IO[str] | None,
+    on_progress: ProgressCallback | None = None,
 ) -> None:
-    progress = _Progress(progress_out, path.stat().st_size)
+    progress = _Progress(progress_out, path.stat().st_size, on_progress)
     raw = path.open("rb")
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     line = 1
@@ -462,6 +493,17 @@ def _write(cursor: Any, result: ImportResult, reference: str) -> None:
         """
     )
     changed = cursor.rowcount
+    # Linked rows that leave the product alone but move its stock or threshold (only existing
+    # products are linked yet).
+    cursor.execute(
+        """
+        SELECT count(*) FROM import_rows r
+        JOIN inventory_stocklevel s ON s.product_id = r.product_id
+        WHERE NOT r.changed
+          AND (s.on_hand, s.low_stock_threshold) IS DISTINCT FROM (r.stock, r.low_stock_threshold)
+        """
+    )
+    result.stock_only = cursor.fetchone()[0]
     cursor.execute("SELECT count(*) FROM import_rows WHERE product_id IS NULL")
     new = cursor.fetchone()[0]
     with _bulk_indexes(cursor, rows_written=changed + new):
@@ -659,15 +701,27 @@ COPY (
 """
 
 
-def export_catalog(out: IO[bytes]) -> int:
-    """Write every product in the import format; returns the number of bytes written."""
+# The same export limited to some products (the console's filtered or selected list).
+EXPORT_SELECTED_QUERY = EXPORT_QUERY.replace("%", "%%").replace(
+    "ORDER BY p.id", "WHERE p.id = ANY(%s) ORDER BY p.id"
+)
+
+
+def export_catalog(out: IO[bytes], *, product_ids: Sequence[int] | None = None) -> int:
+    """Write every product (or only `product_ids`) in the import format; returns the number of
+    bytes written."""
     header = (",".join(COLUMNS) + "\n").encode()
     out.write(header)
     written = len(header)
+    query, params = (
+        (EXPORT_QUERY, None)
+        if product_ids is None
+        else (EXPORT_SELECTED_QUERY, [list(product_ids)])
+    )
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
-        cursor.cursor.copy(EXPORT_QUERY) as copy,
+        cursor.cursor.copy(query, params) as copy,
     ):
         for chunk in copy:
             out.write(chunk)

@@ -321,3 +321,60 @@ def _product_image_deleted(
     from .images import image_files_delete_after_commit
 
     image_files_delete_after_commit(instance)
+
+
+class CatalogImportJob(TimeStampedModel):
+    """A catalog CSV uploaded in the staff console: previewed (a dry run), then imported.
+
+    The file itself is kept in the row (`content`), so whichever worker runs a large file's job
+    reads it from PostgreSQL, like the page that shows its progress; the row is the job's whole
+    state. Small files are previewed and imported in the request, large ones by
+    `inventory.tasks.run_catalog_import_job` (see `inventory.bulk`).
+    """
+
+    class Status(models.TextChoices):
+        PREVIEW_QUEUED = "preview_queued", "Waiting to be checked"
+        PREVIEWING = "previewing", "Checking"
+        PREVIEWED = "previewed", "Checked"
+        IMPORT_QUEUED = "import_queued", "Waiting to be imported"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        REJECTED = "rejected", "Not imported: bad rows"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    file_name = models.CharField(max_length=255)
+    content = models.BinaryField()
+    size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    # Whether the file runs on a worker (large) or in the request (small).
+    in_background = models.BooleanField(default=False)
+    # Progress of the current run (bytes of the file read), written while it runs.
+    bytes_read = models.PositiveBigIntegerField(default=0)
+    rows_read = models.PositiveIntegerField(default=0)
+    # The last run's counts (the preview's, then the import's): `catalog_csv.ImportResult`.
+    rows = models.PositiveIntegerField(default=0)
+    bad_rows = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    stock_movements = models.PositiveIntegerField(default=0)
+    categories_created = models.PositiveIntegerField(default=0)
+    # The first errors, each {"line": int, "column": str | None, "reason": str}.
+    errors = models.JSONField(default=list, blank=True)
+    failure = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"

@@ -27,3 +27,12 @@ def delete_image_files(*, names: list[str]) -> int:
     from .images import stored_files_delete
 
     return stored_files_delete(names=names)
+
+
+@shared_task
+def run_catalog_import_job(*, job_id: int) -> None:
+    """Check or import a large catalog file uploaded in the staff console (bulk queue, via the
+    outbox); the job's row says which, and a second delivery of the message does nothing."""
+    from .bulk import import_job_run
+
+    import_job_run(job_id=job_id)

@@ -101,8 +101,7 @@ def test_add_and_change_product_in_admin(admin_browser, category):
             "name": "Admin Lamp",
             "description": "",
             "category": category.pk,
-            "price_cents": "1500",
-            "currency": "USD",
+            "price_cents": "15.00",
             "metadata": '{"color": "blue"}',
             "is_active": "on",
             "low_stock_threshold": "3",
@@ -118,8 +117,7 @@ def test_add_and_change_product_in_admin(admin_browser, category):
             "name": "Admin Lamp XL",
             "description": "",
             "category": category.pk,
-            "price_cents": "1600",
-            "currency": "USD",
+            "price_cents": "16.00",
             "metadata": '{"color": "blue"}',
             "low_stock_threshold": "5",
         },
@@ -132,7 +130,13 @@ def test_add_and_change_product_in_admin(admin_browser, category):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("sku", "hp-100"), ("sku", "bad sku"), ("currency", "EUR"), ("metadata", "[1]")],
+    [
+        ("sku", "hp-100"),
+        ("sku", "bad sku"),
+        ("price_cents", "-1"),
+        ("price_cents", "1.999"),
+        ("metadata", "[1]"),
+    ],
 )
 def test_admin_product_form_rejects_bad_input(admin_browser, product, category, field, value):
     data = {
@@ -141,7 +145,6 @@ def test_admin_product_form_rejects_bad_input(admin_browser, product, category, 
         "description": "",
         "category": category.pk,
         "price_cents": "1",
-        "currency": "USD",
         "metadata": "{}",
         "low_stock_threshold": "0",
         field: value,
