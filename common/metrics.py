@@ -216,3 +216,50 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not metrics_allowed(request):
         return JsonResponse(error_body("permission_denied", FORBIDDEN), status=403)
     return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- HTTP requests -----------------------------------------------------------------------------
+
+
+def _view_name(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    return match.view_name if match is not None and match.view_name else "<unnamed view>"
+
+
+class RequestMetricsMiddleware:
+    """Three of django-prometheus's request series, under their usual names, in one middleware:
+    `django_http_requests_total_by_method`, `django_http_responses_total_by_status_view_method`
+    and the `django_http_requests_latency_seconds_by_view_method` histogram (its `_count` is the
+    request rate per view). django-prometheus's own pair of middlewares updates about fifteen
+    series per request, each a locked write to a shared file in multiprocess mode; these three
+    answer what an operator asks (rate, errors and latency per view) at a fifth of the cost.
+
+    It is the outermost middleware, so it also counts the 503s the database middleware answers
+    and the requests the host check refuses."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        from django_prometheus.middleware import Metrics
+
+        self.get_response = get_response
+        metrics = Metrics.get_instance()
+        self.by_method = metrics.requests_by_method
+        self.by_status_view_method = metrics.responses_by_status_view_method
+        self.latency_by_view_method = metrics.requests_latency_by_view_method
+
+    def __call__(self, request: HttpRequest) -> Any:
+        started = time.perf_counter()
+        method = request.method if request.method in _METHODS else "<invalid method>"
+        response = self.get_response(request)
+        view = _view_name(request)
+        _record(lambda: self._count(method, view, response.status_code, started))
+        return response
+
+    def _count(self, method: str, view: str, status: int, started: float) -> None:
+        self.by_method.labels(method=method).inc()
+        self.by_status_view_method.labels(status=str(status), view=view, method=method).inc()
+        self.latency_by_view_method.labels(view=view, method=method).observe(
+            time.perf_counter() - started
+        )
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})

@@ -66,7 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Request rate, status and latency per view (django-prometheus's series, three of them).
+    "common.metrics.RequestMetricsMiddleware",
     "common.middleware.RequestIdMiddleware",
     "common.middleware.NoStoreForAuthenticatedMiddleware",
     "common.exceptions.DatabaseUnavailableMiddleware",
@@ -82,7 +83,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # Request bodies: 2.5 MB at most (API.md, Conventions); larger → 413 `request_too_large`.
@@ -126,6 +126,9 @@ else:
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
 for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend with a health check that needs no round trip (common/postgresql).
+        _database["ENGINE"] = "common.postgresql"
     _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _database["CONN_HEALTH_CHECKS"] = True
     _database.setdefault("OPTIONS", {})["connect_timeout"] = 5
@@ -233,6 +236,8 @@ CELERY_TASK_ROUTES = {
     "common.outbox.purge_done_outbox_messages": {"queue": "bulk"},
     "common.idempotency.purge_expired_idempotency_keys": {"queue": "bulk"},
     "accounts.tasks.flush_expired_tokens": {"queue": "bulk"},
+    # A large catalog file imported from the console (inventory/bulk.py).
+    "inventory.tasks.run_catalog_import_job": {"queue": "bulk"},
 }
 # The outbox (common/outbox.py): how often beat relays what waits, when a message handed to the
 # broker but not run is handed over again, the retry backoff, and how long done rows are kept.

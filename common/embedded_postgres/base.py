@@ -5,7 +5,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from django.db.backends.postgresql import base
+from common.postgresql import base
 
 _started: set[str] = set()
 _lock = threading.Lock()
