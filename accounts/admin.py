@@ -7,12 +7,16 @@ created from an email alone: they get a link to set their password.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from common.exceptions import DomainError
 
@@ -47,6 +51,11 @@ class UserAddForm(forms.ModelForm[User]):
         return email
 
 
+# What other apps know of a user, shown on the user's page ("Activity"): orders adds the
+# customer's orders (orders/admin.py). Accounts never imports the apps that build on it.
+user_page_panels: list[Callable[[User], SafeString]] = []
+
+
 def _actor(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
@@ -77,13 +86,27 @@ class UserAdmin(admin.ModelAdmin[User]):
         "groups",
         "date_joined",
         "last_login",
+        "activity",
     )
     add_fields = ("email", "first_name", "last_name", "role")
-    always_read_only = ("email", "email_verified_at", "groups", "date_joined", "last_login")
+    always_read_only = (
+        "email",
+        "email_verified_at",
+        "groups",
+        "date_joined",
+        "last_login",
+        "activity",
+    )
 
     @admin.display(boolean=True, ordering="email_verified_at")
     def email_verified(self, obj: User) -> bool:
         return obj.email_verified
+
+    @admin.display(description="Activity")
+    def activity(self, obj: User) -> SafeString | str:
+        if not user_page_panels:
+            return "—"
+        return format_html_join("", "{}", ((panel(obj),) for panel in user_page_panels))
 
     def get_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
         return self.add_fields if obj is None else self.fields
@@ -163,7 +186,16 @@ class UserAdmin(admin.ModelAdmin[User]):
             try:
                 service(actor=_actor(request), user=user)
             except DomainError as error:
-                self.message_user(request, f"{user.email}: {error.detail}", messages.ERROR)
+                self.message_user(
+                    request, f"Not {done}: {user.email} ({error.detail})", messages.ERROR
+                )
             else:
                 count += 1
         self.message_user(request, f"{count} user(s) {done}.")
+
+
+# simplejwt's token tables are bookkeeping, not something staff act on: suspending a user, a
+# password change and logout end sessions through the services. Out of the menu for everyone.
+for _model in (OutstandingToken, BlacklistedToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

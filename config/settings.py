@@ -36,6 +36,8 @@ USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = "en-us"
 FRONTEND_URL = env.str("FRONTEND_URL", default="http://localhost:3000").rstrip("/")
+# "View site" in the admin: the storefront when FRONTEND_URL is set, else the API docs.
+ADMIN_SITE_URL = FRONTEND_URL if env.str("FRONTEND_URL", default="") else "/api/docs/"
 STORE_CURRENCY = env.str("STORE_CURRENCY", default="USD")
 
 INSTALLED_APPS = [

@@ -15,6 +15,7 @@ from common import health, metrics
 admin.site.site_header = "Shop backend administration"
 admin.site.site_title = "Shop admin"
 admin.site.index_title = "Catalog, stock, orders and people"
+admin.site.site_url = settings.ADMIN_SITE_URL
 
 urlpatterns = [
     path("api/v1/", include("config.api_urls")),

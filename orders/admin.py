@@ -26,6 +26,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from accounts import admin as accounts_admin
 from accounts.models import User
 from common.exceptions import DomainError
 from common.money import store_money
@@ -421,3 +422,44 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             ),
             "refunded",
         )
+
+
+# --- the customer's orders on their user page ----------------------------------------------------
+
+CUSTOMER_ORDERS_SHOWN = 10
+
+
+def customer_orders_panel(user: User) -> SafeString:
+    """The customer's latest orders (number, status, total, placed) with a link to all of them;
+    two queries whatever the number of orders."""
+    orders = Order.objects.filter(user=user)
+    latest = list(orders.order_by("-created_at")[:CUSTOMER_ORDERS_SHOWN])
+    if not latest:
+        return format_html('<p class="customer-orders">{}</p>', "No orders yet.")
+    total = len(latest) if len(latest) < CUSTOMER_ORDERS_SHOWN else orders.count()
+    rows = format_html_join(
+        "",
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td class="money">{}</td><td>{}</td></tr>',
+        (
+            (
+                reverse("admin:orders_order_change", args=[order.pk]),
+                order.number,
+                order.get_status_display(),
+                store_money(order.total_cents),
+                order.created_at.strftime("%Y-%m-%d %H:%M"),
+            )
+            for order in latest
+        ),
+    )
+    everything = f"{reverse('admin:orders_order_changelist')}?user={user.pk}"
+    return format_html(
+        '<table class="customer-orders"><thead><tr><th>Order</th><th>Status</th>'
+        "<th>Total</th><th>Placed</th></tr></thead><tbody>{}</tbody></table>"
+        '<p><a href="{}">All {} order(s) of this customer</a></p>',
+        rows,
+        everything,
+        total,
+    )
+
+
+accounts_admin.user_page_panels.append(customer_orders_panel)
