@@ -36,11 +36,11 @@ def sign_in(browser: Any, live_server: Any, user: User, *, width: int = 1280) ->
     return page
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     directory = os.environ.get("SCREENSHOTS_DIR")
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / name), full_page=True)
+        page.screenshot(path=str(Path(directory) / name), full_page=full_page)
 
 
 def no_horizontal_scroll(page: Any) -> bool:
