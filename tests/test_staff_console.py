@@ -60,3 +60,27 @@ def test_staff_adjust_stock_from_the_product_page(staff_web, staff):
     assert StockLevel.objects.get(product=product).on_hand == 5
     movement = StockMovement.objects.get(product=product)
     assert (movement.delta_on_hand, movement.actor_id) == (5, staff.pk)
+
+
+def test_no_admin_page_writes_stock_orders_or_payments_by_hand(rf, admin_user):
+    """Stock, order status and money change only through the services (the buttons and forms
+    call them): every admin of those rows is view-only, even for a superuser."""
+    from django.contrib import admin
+
+    from inventory.models import StockLevel, StockMovement
+    from orders.models import Order, OrderEvent, OrderItem
+    from payments.models import Payment
+
+    request = rf.get("/admin/")
+    request.user = admin_user
+    guarded = {StockLevel, StockMovement, Order, OrderEvent, OrderItem, Payment}
+    assert {StockMovement, Order, Payment} <= set(admin.site._registry)
+    for model, model_admin in admin.site._registry.items():
+        if model in guarded:
+            assert not model_admin.has_add_permission(request), model
+            assert not model_admin.has_change_permission(request), model
+            assert not model_admin.has_delete_permission(request), model
+    # ...and the product form shows stock without a field to type it into.
+    from inventory.admin import ProductAdminForm
+
+    assert not {"on_hand", "reserved"} & set(ProductAdminForm.base_fields)
