@@ -152,6 +152,7 @@ def validate_row(
     if len(row) != len(COLUMNS):
         return None, [(None, f"expected {len(COLUMNS)} fields, found {len(row)}")]
     sku, name, category, price, row_currency, stock, threshold, active, description, meta = row
+    name, category, description = map(unescape_cell, (name, category, description))
     sku = sku.strip()
     if not SKU_PATTERN.match(sku):
         errors.append(("sku", "must be 1-64 letters, digits, '-' or '_', starting alphanumeric"))
@@ -685,13 +686,27 @@ def _set_slugs(cursor: Any, slugs: dict[int, str]) -> None:
     )
 
 
-EXPORT_QUERY = """
+# Spreadsheet formula injection (API.md, "Catalog CSV"): a text cell that a spreadsheet would run
+# as a formula (it starts with =, +, -, @, a tab or a carriage return), or that starts with ', is
+# written with one leading '; `unescape_cell` removes exactly that one on import. SKUs and
+# metadata never start with those (a SKU starts alphanumeric, metadata is a JSON object).
+def unescape_cell(value: str) -> str:
+    """Undo the export's formula escaping: exactly one leading ' goes."""
+    return value[1:] if value.startswith("'") else value
+
+
+EXPORT_QUERY = r"""
 COPY (
-    SELECT p.sku, p.name, c.full_path,
+    SELECT p.sku,
+           CASE WHEN left(p.name, 1) IN ('=', '+', '-', '@', E'\t', E'\r', '''')
+                THEN '''' || p.name ELSE p.name END,
+           CASE WHEN left(c.full_path, 1) IN ('=', '+', '-', '@', E'\t', E'\r', '''')
+                THEN '''' || c.full_path ELSE c.full_path END,
            (p.price_cents / 100)::text || '.' || lpad((p.price_cents % 100)::text, 2, '0'),
            p.currency, s.on_hand, s.low_stock_threshold,
            CASE WHEN p.is_active THEN 'true' ELSE 'false' END,
-           NULLIF(p.description, ''),
+           CASE WHEN left(p.description, 1) IN ('=', '+', '-', '@', E'\t', E'\r', '''')
+                THEN '''' || p.description ELSE NULLIF(p.description, '') END,
            CASE WHEN p.metadata = '{}'::jsonb THEN NULL ELSE p.metadata::text END
     FROM inventory_product p
     JOIN inventory_category c ON c.id = p.category_id

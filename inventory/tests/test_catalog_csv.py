@@ -354,3 +354,39 @@ def test_bulk_import_rebuilds_the_indexes(monkeypatch, tmp_path, make_product):
         tmp_path, "keep-1,Dup,Home,1.00,USD,1,0,true,,", "KEEP-1,Dup,Home,1.00,USD,1,0,true,,"
     )
     assert not import_catalog(bad).ok
+
+
+FORMULAS = ['=HYPERLINK("http://evil")', "+1 cable", "-5% off", "@SUM(A1)", "'quoted"]
+
+
+def test_export_escapes_formulas_and_the_import_restores_them(tmp_path):
+    from inventory.services import category_create, product_create
+
+    category = category_create(name="@Home")
+    for number, text in enumerate(FORMULAS):
+        product_create(
+            sku=f"F-{number}", name=text, category=category, price_cents=100,
+            description=f"\t{text}" if number % 2 else text, on_hand=1,
+        )  # fmt: skip
+    exported = tmp_path / "export.csv"
+    run("export_catalog", "-o", str(exported))
+    rows = list(csv.reader(exported.open(encoding="utf-8")))[1:]
+    # Every cell a spreadsheet would run gets exactly one leading quote; nothing else changes.
+    for (_, name, path, *_, description, _), text in zip(rows, FORMULAS, strict=True):
+        assert name == "'" + text
+        assert path == "'@Home"
+        assert description.startswith("'")
+        assert description[1:] in (text, f"\t{text}")
+    snapshot = list(Product.objects.order_by("sku").values_list("name", "description", "category"))
+
+    out, _ = run("import_catalog", str(exported))
+    assert f"0 new, 0 updated, {len(FORMULAS)} unchanged" in out
+    after = list(Product.objects.order_by("sku").values_list("name", "description", "category"))
+    assert after == snapshot
+    assert Category.objects.filter(full_path="@Home").count() == 1
+
+
+def test_import_removes_exactly_one_leading_quote(tmp_path):
+    import_catalog(write(tmp_path, "Q-1,''Twice,Home,1.00,USD,0,0,true,'=1+1,"))
+    product = Product.objects.get(sku="Q-1")
+    assert (product.name, product.description) == ("'Twice", "=1+1")
