@@ -1,8 +1,9 @@
 """Every state change of the catalog and of stock.
 
 Stock levels change only here, and only by single conditional UPDATEs (`... WHERE on_hand -
-reserved >= n`) on rows first locked in product-id order, each followed by a ledger row
-(`StockMovement`) in the same transaction. The database's check constraints are the last guard.
+reserved >= n`), one per product in product-id order (reserve, release, sell and restock lock a
+row with that very UPDATE; staff changes lock it first), and ledger rows (`StockMovement`) in the
+same transaction. The database's check constraints are the last guard.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models import ProtectedError as DjangoProtectedError
 from django.db.models.functions import Concat, Lower, Substr
@@ -179,38 +180,156 @@ def _insufficient(level: StockLevel, change: _Change) -> Exception:
     )
 
 
-def _mismatch(level: StockLevel, change: _Change) -> Exception:
-    return ReservationMismatch(
-        f"{level.product.sku}: {level.reserved} reserved, {-change.delta_reserved} "
-        "released or sold."
-    )
+# --- reserve, release, sell, restock: one conditional UPDATE ... RETURNING per line ----------
+#
+# No SELECT ... FOR UPDATE first: each line is one statement that locks its row, checks its guard
+# on the row's latest version (PostgreSQL re-evaluates the WHERE after waiting for a concurrent
+# writer) and changes it, in product-id order so two callers never deadlock. A line whose guard
+# fails stops the loop; the caller's transaction rolls back whatever lines went before (the
+# error is raised inside it), and only then are the rows read again to name every problem.
+
+_GUARDS = {
+    "reserve": "on_hand - reserved >= %(quantity)s",
+    "release": "reserved >= %(quantity)s",
+    "restock": "TRUE",
+}
+_UPDATE_LINE = (
+    'UPDATE "inventory_stocklevel" SET on_hand = on_hand + %(on_hand)s, '
+    "reserved = reserved + %(reserved)s, "
+    "low_stock_alerted = (on_hand + %(on_hand)s) - (reserved + %(reserved)s) "
+    "<= low_stock_threshold, updated_at = %(now)s "
+    "WHERE product_id = %(product_id)s AND {guard} "
+    "RETURNING on_hand, reserved, low_stock_threshold"
+)
+_LEDGER_COLUMNS = (
+    "product_id, reason, delta_on_hand, delta_reserved, on_hand_after, reserved_after, "
+    "actor_id, reference, note, created_at"
+)
 
 
-@transaction.atomic
+def _change_lines(
+    *,
+    totals: Mapping[int, int],
+    guard: str,
+    on_hand_sign: int,
+    reserved_sign: int,
+    reason: str,
+    actor: User | None,
+    reference: str,
+    note: str,
+) -> int | None:
+    """Apply every line and write its ledger rows (one INSERT); the product id whose guard
+    failed (nothing more is written then), or None."""
+    now = timezone.now()
+    sql = _UPDATE_LINE.format(guard=_GUARDS[guard])
+    rows: list[tuple[int, int, int, int, int]] = []
+    newly_low: list[int] = []
+    with connection.cursor() as cursor:
+        for product_id, quantity in totals.items():
+            on_hand, reserved = on_hand_sign * quantity, reserved_sign * quantity
+            cursor.execute(
+                sql,
+                {
+                    "on_hand": on_hand,
+                    "reserved": reserved,
+                    "now": now,
+                    "product_id": product_id,
+                    "quantity": quantity,
+                },
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return product_id
+            on_hand_after, reserved_after, threshold = row
+            available = on_hand_after - reserved_after
+            if available <= threshold < available - on_hand + reserved:
+                newly_low.append(product_id)
+            rows.append((product_id, on_hand, reserved, on_hand_after, reserved_after))
+        actor_id = actor.pk if actor is not None else None
+        cursor.execute(
+            f'INSERT INTO "inventory_stockmovement" ({_LEDGER_COLUMNS}) VALUES '  # noqa: S608
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows)),
+            [
+                value
+                for product_id, on_hand, reserved, on_hand_after, reserved_after in rows
+                for value in (
+                    product_id,
+                    reason,
+                    on_hand,
+                    reserved,
+                    on_hand_after,
+                    reserved_after,
+                    actor_id,
+                    reference,
+                    note,
+                    now,
+                )
+            ],
+        )
+    schedule_low_stock_alert(newly_low)
+    catalog_changed()
+    return None
+
+
+def _levels_before(
+    totals: Mapping[int, int], *, failed: int, on_hand_sign: int, reserved_sign: int
+) -> dict[int, StockLevel]:
+    """After a failed line: every level as it was before this call's earlier lines changed it
+    (they are rolled back with the caller's transaction), for the error to name every problem."""
+    levels = {
+        level.product_id: level
+        for level in StockLevel.objects.select_related("product")
+        .only("product__sku", *(field.attname for field in StockLevel._meta.concrete_fields))
+        .filter(product_id__in=list(totals))
+    }
+    missing = [product_id for product_id in totals if product_id not in levels]
+    if missing:
+        raise UnknownProduct(f"No such product: {', '.join(map(str, missing))}.")
+    for product_id, quantity in totals.items():
+        if product_id == failed:
+            break
+        levels[product_id].on_hand -= on_hand_sign * quantity
+        levels[product_id].reserved -= reserved_sign * quantity
+    return levels
+
+
 def stock_reserve(
-    *, lines: Sequence[StockLine], actor: User | None, reference: str, note: str = ""
+    *,
+    lines: Sequence[StockLine],
+    actor: User | None,
+    reference: str,
+    note: str = "",
+    savepoint: bool = True,
 ) -> None:
-    """Reserve every line or nothing; one `InsufficientStock` names every short product."""
+    """Reserve every line or nothing; one `InsufficientStock` names every short product.
+
+    `savepoint=False` (checkout): inside a caller's transaction that is rolled back as a whole
+    on any error, no savepoint is taken (two statements fewer while a hot row is locked)."""
+    with transaction.atomic(savepoint=savepoint):
+        _reserve(lines=lines, actor=actor, reference=reference, note=note)
+
+
+def _reserve(*, lines: Sequence[StockLine], actor: User | None, reference: str, note: str) -> None:
     totals = _merge_lines(lines)
-    levels = _lock_levels(list(totals))
-    shortages = [
-        _shortage(levels[product_id], quantity)
-        for product_id, quantity in totals.items()
-        if levels[product_id].available < quantity
-    ]
-    if shortages:
-        raise InsufficientStock(shortages=shortages)
-    _apply(
-        levels=levels,
-        changes={
-            product_id: _Change(0, quantity, Q(on_hand__gte=F("reserved") + quantity))
-            for product_id, quantity in totals.items()
-        },
+    failed = _change_lines(
+        totals=totals,
+        guard="reserve",
+        on_hand_sign=0,
+        reserved_sign=1,
         reason=MovementReason.RESERVATION,
         actor=actor,
         reference=reference,
         note=note,
-        on_guard_failure=_insufficient,
+    )
+    if failed is None:
+        return
+    levels = _levels_before(totals, failed=failed, on_hand_sign=0, reserved_sign=1)
+    raise InsufficientStock(
+        shortages=[
+            _shortage(levels[product_id], quantity)
+            for product_id, quantity in totals.items()
+            if product_id == failed or levels[product_id].available < quantity
+        ]
     )
 
 
@@ -224,75 +343,101 @@ def _release_or_sell(
     sell: bool,
 ) -> None:
     totals = _merge_lines(lines)
-    levels = _lock_levels(list(totals))
-    over = [
-        f"{levels[product_id].product.sku}: {levels[product_id].reserved} reserved, "
-        f"{quantity} requested."
-        for product_id, quantity in totals.items()
-        if levels[product_id].reserved < quantity
-    ]
-    if over:
-        raise ReservationMismatch(" ".join(over))
-    _apply(
-        levels=levels,
-        changes={
-            product_id: _Change(-quantity if sell else 0, -quantity, Q(reserved__gte=quantity))
-            for product_id, quantity in totals.items()
-        },
+    on_hand_sign = -1 if sell else 0
+    failed = _change_lines(
+        totals=totals,
+        guard="release",
+        on_hand_sign=on_hand_sign,
+        reserved_sign=-1,
         reason=reason,
         actor=actor,
         reference=reference,
         note=note,
-        on_guard_failure=_mismatch,
+    )
+    if failed is None:
+        return
+    levels = _levels_before(totals, failed=failed, on_hand_sign=on_hand_sign, reserved_sign=-1)
+    raise ReservationMismatch(
+        " ".join(
+            f"{levels[product_id].product.sku}: {levels[product_id].reserved} reserved, "
+            f"{quantity} requested."
+            for product_id, quantity in totals.items()
+            if product_id == failed or levels[product_id].reserved < quantity
+        )
     )
 
 
-@transaction.atomic
 def stock_release(
-    *, lines: Sequence[StockLine], actor: User | None, reference: str, note: str = ""
+    *,
+    lines: Sequence[StockLine],
+    actor: User | None,
+    reference: str,
+    note: str = "",
+    savepoint: bool = True,
 ) -> None:
-    """Give reserved units back (a cancelled or expired order): `reserved -= n`."""
-    _release_or_sell(
-        lines=lines,
-        actor=actor,
-        reference=reference,
-        note=note,
-        reason=MovementReason.RELEASE,
-        sell=False,
-    )
+    """Give reserved units back (a cancelled or expired order): `reserved -= n`.
+    `savepoint` as in `stock_reserve`."""
+    with transaction.atomic(savepoint=savepoint):
+        _release_or_sell(
+            lines=lines,
+            actor=actor,
+            reference=reference,
+            note=note,
+            reason=MovementReason.RELEASE,
+            sell=False,
+        )
 
 
-@transaction.atomic
 def stock_commit_sale(
-    *, lines: Sequence[StockLine], actor: User | None, reference: str, note: str = ""
+    *,
+    lines: Sequence[StockLine],
+    actor: User | None,
+    reference: str,
+    note: str = "",
+    savepoint: bool = True,
 ) -> None:
-    """Reserved units are sold: `reserved -= n` and `on_hand -= n` in one statement."""
-    _release_or_sell(
-        lines=lines,
-        actor=actor,
-        reference=reference,
-        note=note,
-        reason=MovementReason.SALE,
-        sell=True,
-    )
+    """Reserved units are sold: `reserved -= n` and `on_hand -= n` in one statement.
+    `savepoint` as in `stock_reserve`."""
+    with transaction.atomic(savepoint=savepoint):
+        _release_or_sell(
+            lines=lines,
+            actor=actor,
+            reference=reference,
+            note=note,
+            reason=MovementReason.SALE,
+            sell=True,
+        )
 
 
-@transaction.atomic
 def stock_restock(
-    *, lines: Sequence[StockLine], actor: User | None, reference: str, note: str = ""
+    *,
+    lines: Sequence[StockLine],
+    actor: User | None,
+    reference: str,
+    note: str = "",
+    savepoint: bool = True,
 ) -> None:
-    """Units come back on hand (a refunded order's goods): `on_hand += n`."""
+    """Units come back on hand (a refunded order's goods): `on_hand += n`. `savepoint` as in
+    `stock_reserve`."""
+    with transaction.atomic(savepoint=savepoint):
+        _restock(lines=lines, actor=actor, reference=reference, note=note)
+
+
+def _restock(*, lines: Sequence[StockLine], actor: User | None, reference: str, note: str) -> None:
     totals = _merge_lines(lines)
-    levels = _lock_levels(list(totals))
-    _apply(
-        levels=levels,
-        changes={product_id: _Change(quantity, 0, Q()) for product_id, quantity in totals.items()},
+    failed = _change_lines(
+        totals=totals,
+        guard="restock",
+        on_hand_sign=1,
+        reserved_sign=0,
         reason=MovementReason.RESTOCK,
         actor=actor,
         reference=reference,
         note=note,
-        on_guard_failure=_insufficient,
     )
+    if failed is not None:  # no guard: only a missing row fails
+        _levels_before(totals, failed=failed, on_hand_sign=1, reserved_sign=0)
+        raise UnknownProduct(f"No such product: {failed}.")
 
 
 @transaction.atomic

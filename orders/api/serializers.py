@@ -205,3 +205,57 @@ class OrderRefundInputSerializer(serializers.Serializer[dict[str, Any]]):
         help_text="Put the order's units back on hand (full refunds only)."
     )
     reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def order_placed_representation(order: Order) -> dict[str, Any]:
+    """What `OrderOutputSerializer` shows for an order `services.order_place` just returned (its
+    items and event loaded, no payments yet), built without a query or a serializer: the 201 of
+    a checkout. A test holds it equal to the order's detail."""
+    user = order.user
+    address = order.shipping_address
+    created_at = _DATETIME.to_representation(order.created_at)
+    return {
+        "id": str(order.pk),
+        "number": order.number,
+        "status": order.status,
+        "customer": {"id": user.pk, "email": user.email},
+        "items": [
+            {
+                "product": item.product_id,
+                "sku": item.sku,
+                "name": item.name,
+                "unit_price_cents": item.unit_price_cents,
+                "quantity": item.quantity,
+                "line_total_cents": item.line_total_cents,
+            }
+            for item in order.items.all()
+        ],
+        "subtotal_cents": order.subtotal_cents,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "shipping_address": {
+            field: address.get(field, "")
+            for field in ("name", "line1", "line2", "city", "postal_code", "country")
+        },
+        "note": order.note,
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "events": [
+            {
+                "from_status": event.from_status or None,
+                "to_status": event.to_status,
+                "actor": event.actor_id,
+                "note": event.note,
+                "created_at": _DATETIME.to_representation(event.created_at),
+            }
+            for event in order.events.all()
+        ],
+        "payments": [],
+        "payment_confirming": False,
+        "expires_at": order.expires_at and _DATETIME.to_representation(order.expires_at),
+        "created_at": created_at,
+        "updated_at": _DATETIME.to_representation(order.updated_at),
+    }

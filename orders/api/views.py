@@ -57,6 +57,7 @@ from .serializers import (
     OrderRefundInputSerializer,
     OrderShipInputSerializer,
     cart_representation,
+    order_placed_representation,
 )
 
 
@@ -184,7 +185,8 @@ class OrderViewSet(
             shipping_address=data.validated_data["shipping_address"],
             note=data.validated_data["note"],
         )
-        return self._detail(order.pk, status_code=status.HTTP_201_CREATED)
+        # Built from what the service holds (items and event loaded): no read, no serializer.
+        return Response(order_placed_representation(order), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None,

@@ -255,3 +255,54 @@ def test_checkout_documents_its_idempotency_key_and_errors(api_client):
     assert {"201", "400", "403", "409", "422"} <= set(operation["responses"])
     assert "`idempotency_key_in_use`" in operation["responses"]["409"]["description"]
     assert "`insufficient_stock`" in operation["responses"]["409"]["description"]
+
+
+def test_the_201_is_the_orders_detail(customer_client, customer, product, make_product):
+    """The 201 is built from what the checkout holds, without reading the order back: it must
+    say exactly what the detail says."""
+    cart_item_add(user=customer, product_id=make_product(on_hand=3).pk, quantity=3)
+    cart_item_add(user=customer, product_id=product.pk, quantity=1)
+    created = customer_client.post(ORDERS, BODY, format="json")
+    assert created.status_code == 201
+    detail = customer_client.get(f"{ORDERS}{created.json()['id']}/")
+    assert created.json() == detail.json()
+
+
+@pytest.mark.parametrize("products", [1, 3])
+def test_checkout_runs_a_fixed_number_of_queries(
+    customer_client, customer, make_product, django_assert_num_queries, products
+):
+    for _ in range(products):
+        cart_item_add(user=customer, product_id=make_product().pk, quantity=1)
+    # The user (JWT); the checkout's savepoint (only because the test runs in a transaction; a
+    # request has none), the cart's lock, its lines read and deleted in one statement, the
+    # order, its items, its event, the email's outbox row, one conditional UPDATE per product,
+    # the ledger rows in one INSERT, and the savepoint's release.
+    with django_assert_num_queries(10 + products):
+        assert customer_client.post(ORDERS, BODY, format="json").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkout_takes_no_savepoint(customer, product, make_product):
+    """Outside any transaction (as in a request), the checkout is one BEGIN ... COMMIT: no
+    savepoint, not even while an order number collides."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cart_item_add(user=customer, product_id=product.pk, quantity=1)
+    taken = order_place(user=customer, shipping_address=ADDRESS).number
+    cart_item_add(user=customer, product_id=make_product().pk, quantity=1)
+    numbers = iter([taken, "SO-FRESH3"])
+    original = order_models.order_number_generate
+    order_models.order_number_generate = lambda: next(numbers)
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            order = order_place(user=customer, shipping_address=ADDRESS)
+    finally:
+        order_models.order_number_generate = original
+    assert order.number == "SO-FRESH3"
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql]
+    checkout = statements[: statements.index("COMMIT") + 1]  # then the outbox relays the email
+    assert checkout[0] == "BEGIN"
+    assert sum(sql.startswith('INSERT INTO "orders_order" ') for sql in checkout) == 2

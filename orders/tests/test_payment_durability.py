@@ -82,16 +82,16 @@ def succeeded_webhook(api_client, settings, payment):
 @pytest.fixture
 def order_update_fails_once(monkeypatch):
     """The order update after a settlement fails once (a deadlock, a dropped connection)."""
-    real = services.order_mark_paid
+    real = services._mark_paid  # what applying a succeeded charge calls, under the order's lock
     failures = {"left": 1}
 
-    def flaky(**kwargs):
+    def flaky(*args, **kwargs):
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("could not serialize access")
-        return real(**kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "order_mark_paid", flaky)
+    monkeypatch.setattr(services, "_mark_paid", flaky)
     return failures
 
 
