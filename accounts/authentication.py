@@ -18,6 +18,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from .models import User
+from .sessions import _check_session
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -65,6 +66,7 @@ class JWTAuthentication(authentication.JWTAuthentication):
             raise AuthenticationFailed(
                 _("The user's password has been changed."), code="password_changed"
             )
+        _check_session(user, validated_token)
         return user
 
 

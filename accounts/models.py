@@ -8,6 +8,11 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+# `session_generation` is a PositiveSmallIntegerField (0..32767); bumping wraps to 0. A token is
+# refused unless its generation equals the row's, so wrapping only matters to a token that
+# survived 32,768 bumps within its 15 minutes.
+SESSION_GENERATION_MODULUS = 32768
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -50,6 +55,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=True, help_text="Unticked means suspended: the user can no longer sign in."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    session_generation = models.PositiveSmallIntegerField(
+        default=0,
+        editable=False,
+        help_text=(
+            "Bumped when the user's sessions must end at once (logout, password change or reset, "
+            "suspension, refresh-token reuse): access tokens carry the value they were made with "
+            "and any other is refused."
+        ),
+    )
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -84,6 +98,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    def bump_session_generation(self) -> None:
+        """The next generation (wrapping within the column's range), set on this instance only:
+        the caller saves it, on a row it has locked."""
+        self.session_generation = (self.session_generation + 1) % SESSION_GENERATION_MODULUS
 
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()

@@ -7,7 +7,10 @@ ever travels through the broker).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,12 +18,13 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from common.exceptions import ErrorItem
 from common.outbox import enqueue_after_commit
 
-from . import tasks
+from . import security, tasks
 from .exceptions import (
     EmailAlreadyRegistered,
     InvalidCredentials,
@@ -36,6 +40,7 @@ from .exceptions import (
 from .models import User
 from .roles import sync_role_groups
 from .tokens import (
+    ROTATED_FROM_CLAIM,
     ShopRefreshToken,
     TokenPair,
     email_verification_matches,
@@ -70,9 +75,22 @@ def _schedule_password_reset_email(email: str) -> None:
     enqueue_after_commit(tasks.send_password_reset_email, email=email)
 
 
+def _schedule_account_exists_email(user: User) -> None:
+    enqueue_after_commit(tasks.send_account_exists_email, user_id=user.pk)
+
+
 def _lock(user: User) -> User:
     """The user's row, locked until the transaction ends (serialises session changes)."""
     return User.objects.select_for_update().get(pk=user.pk)
+
+
+def _end_access_tokens(locked: User, *, user: User | None = None) -> None:
+    """Bump the session generation of a locked row: every access token made before is refused
+    on its next request (accounts/sessions.py). `user`, the caller's copy, follows."""
+    locked.bump_session_generation()
+    locked.save(update_fields=["session_generation"])
+    if user is not None:
+        user.session_generation = locked.session_generation
 
 
 # --- registration and verification -----------------------------------------------------------
@@ -116,11 +134,36 @@ def user_create(
 
 
 @transaction.atomic
-def user_register(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
-    """Sign up as a customer; a verification email follows once the user is committed."""
-    user = user_create(email=email, password=password, first_name=first_name, last_name=last_name)
-    _schedule_verification_email(user)
-    return user
+def user_register(*, email: str, password: str, first_name: str = "", last_name: str = "") -> str:
+    """Sign up as a customer; returns the address as stored (normalized).
+
+    A new address gets an account and a verification email. An address that already has an
+    account gets no second one and no error: its owner is emailed that someone tried to sign up
+    with it (with a sign-in and a reset link). The caller learns nothing: the same return value,
+    the same work (the password is validated and hashed in both cases, one email queued), so
+    neither the answer nor its timing tells whether the account exists. A weak password is
+    refused in both cases alike.
+    """
+    email = User.objects.normalize_email(email).strip()
+    candidate = User(email=email, first_name=first_name, last_name=last_name)
+    _password_validate(password, user=candidate, attr="password")
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is None:
+        try:
+            user = user_create(
+                email=email, password=password, first_name=first_name, last_name=last_name
+            )
+        except EmailAlreadyRegistered:  # registered concurrently, just now
+            existing = User.objects.filter(email__iexact=email).first()
+            if existing is None:
+                raise
+        else:
+            _schedule_verification_email(user)
+            return email
+    make_password(password)  # the hash a new account costs, so both answers take as long
+    _schedule_account_exists_email(existing)
+    security.security_event(security.REGISTRATION_EXISTING_EMAIL, user=existing)
+    return email
 
 
 @transaction.atomic
@@ -160,27 +203,54 @@ def tokens_obtain(*, email: str, password: str) -> TokenPair:
     user = authenticate(request=None, email=email, password=password)
     if not isinstance(user, User) or not user.is_active:
         raise InvalidCredentials
+    # The row as it is now, locked: a password change, a reset or a suspension that committed
+    # while the password was being checked wins (its blacklisting could not see this session).
+    locked = User.objects.select_for_update().filter(pk=user.pk).first()
+    if locked is None or locked.password != user.password or not locked.is_active:
+        raise InvalidCredentials
     # For the console; it also voids any reset link sent before this login (Django's reset
     # tokens hash last_login).
-    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-    return token_pair_for(user)
+    locked.last_login = timezone.now()
+    locked.save(update_fields=["last_login"])
+    return token_pair_for(locked)
 
 
-@transaction.atomic
 def tokens_refresh(*, refresh: str) -> TokenPair:
     """Rotate a refresh token: the old one is blacklisted, a new pair with fresh claims returned.
 
     The user's row is locked, so a refresh racing a suspension or a password change either
     finishes before it (and its new token is then blacklisted) or sees its outcome. Presenting
     the same refresh token twice, even concurrently, succeeds once.
+
+    A token that was already rotated, presented again, is a replay: someone else holds a copy.
+    Then every refresh token of the user is blacklisted and the session generation bumped (all
+    access tokens end), so the thief's chain and the owner's both end; the owner signs in again.
+    That is committed before the 401. (A token blacklisted by a logout, a password change or a
+    suspension is only refused: presenting it again is no sign of theft.)
     """
+    pair, replayed_by = _tokens_rotate(refresh)
+    if pair is not None:
+        return pair
+    if replayed_by is not None:
+        security.security_event(security.REFRESH_TOKEN_REUSED, user=replayed_by)
+    raise InvalidRefreshToken
+
+
+@transaction.atomic
+def _tokens_rotate(refresh: str) -> tuple[TokenPair | None, User | None]:
+    """(the new pair, None) or, refused, (None, the user whose sessions a replay ended, if so)."""
     try:
-        token = ShopRefreshToken(refresh)  # type: ignore[arg-type]
-    except TokenError:
+        # The signature and expiry, then simplejwt's checks but its blacklist one: whether the
+        # token was used is decided below, under the lock, where a replay can be told apart.
+        token_backend.decode(refresh, verify=True)  # type: ignore[arg-type]
+        token = ShopRefreshToken(refresh, verify=False)  # type: ignore[arg-type]
+        Token.verify(token)
+    except (TokenBackendError, TokenError):
         raise InvalidRefreshToken from None
     user = User.objects.select_for_update().filter(pk=token.get(api_settings.USER_ID_CLAIM)).first()
     if user is None or not user.is_active:
         raise InvalidRefreshToken
+    jti = token[api_settings.JTI_CLAIM]
     outstanding, _ = OutstandingToken.objects.get_or_create(
         jti=token[api_settings.JTI_CLAIM],
         defaults={
@@ -191,14 +261,41 @@ def tokens_refresh(*, refresh: str) -> TokenPair:
         },
     )
     _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
-    if not created:
-        raise InvalidRefreshToken
-    return token_pair_for(user)
+    if created:
+        return token_pair_for(user, rotated_from=jti), None
+    if not _was_rotated(user=user, jti=jti, since=outstanding.created_at):
+        return None, None
+    tokens_blacklist_for_user(user=user)
+    _end_access_tokens(user)
+    return None, user
+
+
+def _was_rotated(*, user: User, jti: str, since: datetime | None) -> bool:
+    """Whether a refresh token was made by rotating the token `jti` (its `rotated_from`).
+
+    Only the user's tokens made since that one are read (a few per active day); this runs only
+    when a blacklisted token is presented again."""
+    candidates = OutstandingToken.objects.filter(user=user).exclude(jti=jti)
+    if since is not None:
+        candidates = candidates.filter(created_at__gte=since - timedelta(seconds=1))
+    for stored in candidates.values_list("token", flat=True).iterator():
+        try:
+            payload = token_backend.decode(stored, verify=False)  # type: ignore[arg-type]
+        except TokenBackendError:
+            continue
+        if payload.get(ROTATED_FROM_CLAIM) == jti:
+            return True
+    return False
 
 
 @transaction.atomic
 def tokens_logout(*, user: User, refresh: str) -> None:
-    """Blacklist one of the user's refresh tokens. Logging out twice is harmless."""
+    """End a session: blacklist one of the user's refresh tokens and end the access tokens.
+
+    Access tokens are ended by the user's session generation, which covers every session: the
+    user's other sessions keep their refresh tokens and continue by refreshing (one 401, then a
+    new pair). Logging out twice is harmless.
+    """
     rejected = LogoutTokenRejected(items=[ErrorItem(LogoutTokenRejected.message, "refresh")])
     try:
         payload = token_backend.decode(refresh, verify=True)  # type: ignore[arg-type]
@@ -210,15 +307,17 @@ def tokens_logout(*, user: User, refresh: str) -> None:
         or api_settings.JTI_CLAIM not in payload
     ):
         raise rejected
+    locked = _lock(user)
     outstanding, _ = OutstandingToken.objects.get_or_create(
         jti=payload[api_settings.JTI_CLAIM],
         defaults={
-            "user": user,
+            "user": locked,
             "token": refresh,
             "expires_at": datetime_from_epoch(payload["exp"]),
         },
     )
     BlacklistedToken.objects.get_or_create(token=outstanding)
+    _end_access_tokens(locked, user=user)
 
 
 @transaction.atomic
@@ -249,15 +348,23 @@ def tokens_flush_expired() -> int:
 def user_change_password(
     *, user: User, old_password: str, new_password: str, current_refresh_jti: str | None = None
 ) -> None:
-    """Change the password; every other session (refresh token) of the user ends."""
+    """Change the password; every other session of the user ends at once.
+
+    Other sessions: their refresh tokens are blacklisted, and every access token ends with the
+    session generation. The caller's own session (the refresh token `current_refresh_jti`) is
+    kept: its current access token ends too, and refreshing gives a pair of the new generation.
+    """
     locked = _lock(user)
     if not locked.check_password(old_password):
         raise WrongPassword(items=[ErrorItem(WrongPassword.message, "old_password")])
     _password_validate(new_password, user=locked, attr="new_password")
     locked.set_password(new_password)
-    locked.save(update_fields=["password"])
+    locked.bump_session_generation()
+    locked.save(update_fields=["password", "session_generation"])
     tokens_blacklist_for_user(user=locked, except_jti=current_refresh_jti)
     user.password = locked.password
+    user.session_generation = locked.session_generation
+    security.security_event(security.PASSWORD_CHANGED, user=locked, on_commit=True)
 
 
 @transaction.atomic
@@ -268,7 +375,11 @@ def user_request_password_reset(*, email: str) -> None:
     looks the account up and sends the link only to a real one. Neither the answer nor its
     timing tells whether the account exists.
     """
-    _schedule_password_reset_email(email.strip())
+    email = email.strip()
+    _schedule_password_reset_email(email)
+    security.security_event(
+        security.PASSWORD_RESET_REQUESTED, email_hash=security.email_hash(email)
+    )
 
 
 @transaction.atomic
@@ -289,12 +400,14 @@ def user_reset_password(*, uid: str, token: str, new_password: str) -> User:
         raise invalid
     _password_validate(new_password, user=user, attr="new_password")
     user.set_password(new_password)
-    fields = ["password"]
+    user.bump_session_generation()
+    fields = ["password", "session_generation"]
     if user.email_verified_at is None:
         user.email_verified_at = timezone.now()
         fields.append("email_verified_at")
     user.save(update_fields=fields)
     tokens_blacklist_for_user(user=user)
+    security.security_event(security.PASSWORD_RESET_COMPLETED, user=user, on_commit=True)
     return user
 
 
@@ -329,10 +442,19 @@ def user_set_role(*, actor: User, user: User, role: str) -> User:
     if actor.pk == user.pk:
         raise OwnAccountChange(items=[ErrorItem(OwnAccountChange.message, "role")])
     locked = _lock(user)
+    previous = locked.role
     locked.role = role
     locked.save(update_fields=["role"])
     sync_role_groups(locked)
     user.role = role
+    security.security_event(
+        security.ROLE_CHANGED,
+        user=locked,
+        actor_id=actor.pk,
+        old_role=previous,
+        new_role=role,
+        on_commit=True,
+    )
     return user
 
 
@@ -343,11 +465,17 @@ def user_suspend(*, actor: User, user: User) -> User:
     if actor.pk == user.pk:
         raise OwnAccountChange(items=[ErrorItem(OwnAccountChange.message, "is_active")])
     locked = _lock(user)
-    if locked.is_active:
-        locked.is_active = False
-        locked.save(update_fields=["is_active"])
+    was_active = locked.is_active
+    locked.is_active = False
+    locked.bump_session_generation()
+    locked.save(update_fields=["is_active", "session_generation"])
     tokens_blacklist_for_user(user=locked)
     user.is_active = False
+    user.session_generation = locked.session_generation
+    if was_active:
+        security.security_event(
+            security.ACCOUNT_SUSPENDED, user=locked, actor_id=actor.pk, on_commit=True
+        )
     return user
 
 
@@ -359,6 +487,9 @@ def user_reactivate(*, actor: User, user: User) -> User:
     if not locked.is_active:
         locked.is_active = True
         locked.save(update_fields=["is_active"])
+        security.security_event(
+            security.ACCOUNT_REACTIVATED, user=locked, actor_id=actor.pk, on_commit=True
+        )
     user.is_active = True
     return user
 

@@ -10,7 +10,9 @@ The metrics (every name starts with `shop_`; counters are exported with `_total`
 - `shop_refunds`, `shop_refunds_cents`, `shop_refunds_failed`: refunds the gateway settled;
 - `shop_low_stock_crossings`: products that fell to their low-stock threshold;
 - `shop_emails_sent{template}`, `shop_emails_failed{template}`: what the mail server answered;
-- `shop_task_failures{task}`: background tasks that raised (each failed attempt).
+- `shop_task_failures{task}`: background tasks that raised (each failed attempt);
+- `shop_security_events{event}`: security events (failed and throttled logins, suspensions, role
+  and password changes, refresh-token reuse...), as logged by `accounts.security`.
 
 Labels are short fixed sets (gateway codes, template and task names), never ids. A fact that a
 transaction makes true is recorded after that transaction commits (`_after_commit`), so a
@@ -86,6 +88,9 @@ EMAILS_SENT = Counter("shop_emails_sent", "Emails the mail server accepted", ["t
 EMAILS_FAILED = Counter("shop_emails_failed", "Emails the mail server refused", ["template"])
 TASK_FAILURES = Counter(
     "shop_task_failures", "Background task runs that raised (each failed attempt)", ["task"]
+)
+SECURITY_EVENTS = Counter(
+    "shop_security_events", "Security events (accounts.security), by event name", ["event"]
 )
 
 # A gateway's codes are a short fixed list; anything else is one label value, not a new series.
@@ -166,6 +171,13 @@ def email_delivered(*, template: str, sent: bool) -> None:
 
 def task_failed(*, task: str) -> None:
     _record(lambda: TASK_FAILURES.labels(task=task).inc())
+
+
+def security_event_recorded(*, event: str) -> None:
+    """A security event, when it happens (a refusal is a fact at once; the caller of a change
+    records it after its transaction commits). Event names come from code, never from a request;
+    anything not shaped like one is counted as `other`."""
+    _record(lambda: SECURITY_EVENTS.labels(event=_code(event)).inc())
 
 
 @task_failure.connect(dispatch_uid="shop.metrics.task_failure")

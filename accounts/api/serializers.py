@@ -80,6 +80,11 @@ class DetailOutputSerializer(serializers.Serializer[dict[str, Any]]):
     detail = serializers.CharField()
 
 
+class RegistrationAcceptedOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    email = serializers.EmailField(help_text="The address, as it will be stored.")
+    detail = serializers.CharField()
+
+
 # --- input -----------------------------------------------------------------------------------
 
 

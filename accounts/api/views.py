@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,9 +16,8 @@ from rest_framework.views import APIView
 
 from common.openapi import domain_error_responses
 
-from .. import selectors, services
+from .. import security, selectors, services
 from ..exceptions import (
-    EmailAlreadyRegistered,
     InvalidCredentials,
     InvalidPassword,
     InvalidRefreshToken,
@@ -31,10 +31,10 @@ from ..exceptions import (
 from ..models import User
 from ..permissions import IsAdmin
 from ..throttles import (
-    LoginEmailThrottle,
-    LoginIPThrottle,
+    LoginFailureLimit,
     PasswordResetEmailThrottle,
     PasswordResetIPThrottle,
+    RegisterEmailThrottle,
     RegisterIPThrottle,
     VerifyResendEmailThrottle,
     VerifyResendIPThrottle,
@@ -49,6 +49,7 @@ from .serializers import (
     PasswordResetInputSerializer,
     ProfileUpdateInputSerializer,
     RegisterInputSerializer,
+    RegistrationAcceptedOutputSerializer,
     TokenObtainInputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshInputSerializer,
@@ -60,6 +61,7 @@ from .serializers import (
 
 TAG = ["auth"]
 ACCEPTED = "Accepted: queued."
+REGISTRATION_ACCEPTED = "Check your inbox: we sent a message to this address to continue."
 
 
 def _valid(serializer_class: type[BaseSerializer[Any]], request: Request) -> dict[str, Any]:
@@ -68,7 +70,20 @@ def _valid(serializer_class: type[BaseSerializer[Any]], request: Request) -> dic
     return cast(dict[str, Any], serializer.validated_data)
 
 
-class _PublicView(APIView):
+class _ClientContextMixin:
+    """Security events logged by the services during the request carry the client's address
+    (accounts/security.py)."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with security.client_context(request):
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class _AccountsView(_ClientContextMixin, APIView):
+    pass
+
+
+class _PublicView(_AccountsView):
     """Anyone may call it; a stale `Authorization` header is ignored rather than refused."""
 
     authentication_classes = ()
@@ -83,21 +98,30 @@ class _PublicView(APIView):
 
 
 class RegisterView(_PublicView):
-    throttle_classes = (RegisterIPThrottle,)
+    throttle_classes = (RegisterIPThrottle, RegisterEmailThrottle)
 
     @extend_schema(
         tags=TAG,
         summary="Create a customer account",
-        description="Sends a verification email. Throttled by IP.",
+        description=(
+            "202 `{email, detail}` for a new address and for one that already has an account "
+            "alike (same status, body and timing: the answer does not tell whether an account "
+            "exists). A new address gets a verification email; the owner of an existing one is "
+            "told that someone tried to sign up with it, with a sign-in and a reset link. A weak "
+            "password or a malformed email is a 400. Throttled by IP and by email."
+        ),
         request=RegisterInputSerializer,
         responses={
-            201: UserProfileOutputSerializer,
-            **domain_error_responses(EmailAlreadyRegistered, InvalidPassword),
+            202: RegistrationAcceptedOutputSerializer,
+            **domain_error_responses(InvalidPassword),
         },
     )
     def post(self, request: Request) -> Response:
-        user = services.user_register(**_valid(RegisterInputSerializer, request))
-        return Response(UserProfileOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+        email = services.user_register(**_valid(RegisterInputSerializer, request))
+        body = {"email": email, "detail": REGISTRATION_ACCEPTED}
+        return Response(
+            RegistrationAcceptedOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class VerifyEmailView(_PublicView):
@@ -115,7 +139,7 @@ class VerifyEmailView(_PublicView):
         return Response(UserProfileOutputSerializer(user).data)
 
 
-class VerifyEmailResendView(APIView):
+class VerifyEmailResendView(_AccountsView):
     permission_classes = (IsAuthenticated,)
     throttle_classes = (VerifyResendIPThrottle, VerifyResendEmailThrottle)
 
@@ -132,20 +156,36 @@ class VerifyEmailResendView(APIView):
 
 
 class TokenObtainView(_PublicView):
-    throttle_classes = (LoginIPThrottle, LoginEmailThrottle)
-
     @extend_schema(
         tags=TAG,
         summary="Sign in: an access and a refresh token",
         description=(
             "Wrong email, wrong password and suspended account all answer the same 401. "
-            "Throttled by IP and by email."
+            "Failed sign-ins are limited per client address (`THROTTLE_LOGIN`) and per (address, "
+            "email): over either limit, 429 with `Retry-After`. Failures for an email from other "
+            "addresses never block a right password from an address that has not been failing."
         ),
         request=TokenObtainInputSerializer,
         responses={200: TokenPairOutputSerializer, **domain_error_responses(InvalidCredentials)},
     )
     def post(self, request: Request) -> Response:
-        pair = services.tokens_obtain(**_valid(TokenObtainInputSerializer, request))
+        data = _valid(TokenObtainInputSerializer, request)
+        email_hash = security.email_hash(data["email"])
+        address = security.client_ip(request) or ""
+        try:
+            attempt = LoginFailureLimit().begin(address=address, email=data["email"])
+        except Throttled:
+            security.security_event(
+                security.LOGIN_THROTTLED, request=request, email_hash=email_hash
+            )
+            raise
+        try:
+            pair = services.tokens_obtain(**data)
+        except InvalidCredentials:
+            attempt.failed()
+            security.security_event(security.LOGIN_FAILED, request=request, email_hash=email_hash)
+            raise
+        attempt.succeeded()
         return Response(TokenPairOutputSerializer(asdict(pair)).data)
 
 
@@ -153,6 +193,11 @@ class TokenRefreshView(_PublicView):
     @extend_schema(
         tags=TAG,
         summary="Rotate a refresh token: a new pair; the old refresh stops working",
+        description=(
+            "A refresh token that was already rotated, presented again (a replay: someone else "
+            "holds a copy), is a 401 and ends every session of the user: all their refresh "
+            "tokens are blacklisted and their access tokens end. The owner signs in again."
+        ),
         request=TokenRefreshInputSerializer,
         responses={200: TokenPairOutputSerializer, **domain_error_responses(InvalidRefreshToken)},
     )
@@ -161,12 +206,17 @@ class TokenRefreshView(_PublicView):
         return Response(TokenPairOutputSerializer(asdict(pair)).data)
 
 
-class LogoutView(APIView):
+class LogoutView(_AccountsView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(
         tags=TAG,
-        summary="Sign out: the given refresh token stops working",
+        summary="Sign out: the given refresh token and the access tokens stop working",
+        description=(
+            "That refresh token is blacklisted and the user's session generation moves on: "
+            "every access token of the user answers 401 on its next request. The user's other "
+            "sessions keep their refresh tokens and go on after one refresh."
+        ),
         request=LogoutInputSerializer,
         responses={204: None, **domain_error_responses(LogoutTokenRejected)},
     )
@@ -176,12 +226,16 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PasswordChangeView(APIView):
+class PasswordChangeView(_AccountsView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(
         tags=TAG,
         summary="Change the password; every other session of the user ends",
+        description=(
+            "Every other session's refresh and access tokens answer 401 at once. This session "
+            "keeps its refresh token; its access token ends too: refresh to go on."
+        ),
         request=PasswordChangeInputSerializer,
         responses={204: None, **domain_error_responses(WrongPassword, InvalidPassword)},
     )
@@ -222,7 +276,7 @@ class PasswordResetConfirmView(_PublicView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MeView(APIView):
+class MeView(_AccountsView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(tags=["users"], summary="Your profile", responses=UserProfileOutputSerializer)
@@ -260,6 +314,7 @@ class MeView(APIView):
     ),
 )
 class UserViewSet(
+    _ClientContextMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,

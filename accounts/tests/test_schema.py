@@ -3,7 +3,7 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 ENDPOINTS = {
-    ("/api/v1/auth/register/", "post"): ("201", False),
+    ("/api/v1/auth/register/", "post"): ("202", False),
     ("/api/v1/auth/verify-email/", "post"): ("200", False),
     ("/api/v1/auth/verify-email/resend/", "post"): ("202", True),
     ("/api/v1/auth/token/", "post"): ("200", False),
