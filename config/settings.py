@@ -5,8 +5,6 @@ variable is present: `DATABASE_URL` (else an embedded PostgreSQL under `.data/`)
 (else a local-memory cache and eager Celery), `EMAIL_URL` (else the console), `SENTRY_DSN`.
 """
 
-import base64
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +13,12 @@ from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from config.env import Env
+from payments.crypto import (
+    FIELD_ENCRYPTION_KEY_SALT,
+    FINGERPRINT_KEY_SALT,
+    derive_key,
+    validate_payment_keys,
+)
 
 # Lets generic classes such as `admin.ModelAdmin[User]` be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -41,7 +45,9 @@ ADMIN_SITE_URL = FRONTEND_URL if env.str("FRONTEND_URL", default="") else "/api/
 STORE_CURRENCY = env.str("STORE_CURRENCY", default="USD")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The stock admin with a guarded door (accounts/admin_site.py): login throttling and TOTP
+    # two-factor sign-in; `admin.site` is that site, so every app's @admin.register lands on it.
+    "accounts.admin_site.ShopAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +64,9 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "corsheaders",
     "django_prometheus",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     # ours, bottom of the dependency graph first
     "common",
     "accounts",
@@ -77,12 +86,16 @@ MIDDLEWARE = [
     # healthcheck on 127.0.0.1 works with ALLOWED_HOSTS set to the real domain.
     "common.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on the admin and the API docs (common/security.py).
+    "common.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -335,6 +348,9 @@ REST_FRAMEWORK = {
         "register": env.str("THROTTLE_REGISTER", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="5/hour"),
         "verify_resend": env.str("THROTTLE_VERIFY_RESEND", default="5/hour"),
+        # Failed sign-ins (API and admin alike, accounts.throttles.LoginFailureLimit) are counted
+        # per client address (`login`) and per (address, account) (`login_account`).
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -366,7 +382,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    # ReDoc's bundle with its one outside request (the Redocly logo) removed, served at
+    # /api/redoc/bundles/redoc.standalone.js (common/security.py): the docs load from this server.
+    "REDOC_DIST": "/api/redoc",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ValidationErrorEnum": f"{_ERRORS}.ValidationErrorEnum.choices",
@@ -492,6 +510,12 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["accounts.authentication.JWT
 # REMOTE_ADDR, so a forged X-Forwarded-For cannot buy fresh login or reset attempts.
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
 # Expired refresh tokens (and their blacklist rows) are useless: forget them nightly.
+# The admin door (accounts/admin_site.py): staff and admins may turn on TOTP two-factor sign-in
+# in the admin (/admin/two-factor/); ADMIN_2FA_REQUIRED makes it mandatory for them (whoever has
+# no device is sent there before any other admin page). `check --deploy` warns while it is off.
+ADMIN_2FA_REQUIRED = env.bool("ADMIN_2FA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Shop admin"  # the account's name in the authenticator app
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # never show a device's key in the admin
 CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
     "task": "accounts.tasks.flush_expired_tokens",
     "schedule": crontab(hour=3, minute=17),
@@ -502,20 +526,25 @@ CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
 # Payments: gateway, card fingerprints, encryption at rest, webhooks (README, "Payments")
 # =============================================================================
 # Keys derived from SECRET_KEY use their own salt, so no two uses share a key. Set them explicitly
-# in production: rotating SECRET_KEY must not change fingerprints or lock out billing details.
+# in production: rotating SECRET_KEY must not change fingerprints or lock out billing details
+# (`check --deploy` fails while they are derived: payments.E003).
 def _derived_key(salt: str) -> str:
-    digest = hashlib.sha256(f"{salt}:{SECRET_KEY}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()
+    return derive_key(salt, SECRET_KEY)
 
 
 # HMAC-SHA256 key of card fingerprints (duplicate detection without storing the number).
 PAYMENT_FINGERPRINT_KEY = env.str(
-    "PAYMENT_FINGERPRINT_KEY", default=_derived_key("payments.card-fingerprint")
+    "PAYMENT_FINGERPRINT_KEY", default=_derived_key(FINGERPRINT_KEY_SALT)
 )
 # Fernet keys (urlsafe base64 of 32 bytes), newest first: the first encrypts, all decrypt.
-FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS", default=[_derived_key("payments.field-encryption")]
-)
+FIELD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in env.list("FIELD_ENCRYPTION_KEYS", default=[_derived_key(FIELD_ENCRYPTION_KEY_SALT)])
+]
+# A value that is set but holds no key (spaces, a lone comma, an empty item) or a malformed
+# Fernet key stops start-up with ImproperlyConfigured, instead of an HMAC under an empty key or a
+# 500 at the first card saved. (An empty variable is unset, as everywhere: the default applies.)
+validate_payment_keys(PAYMENT_FINGERPRINT_KEY, FIELD_ENCRYPTION_KEYS)
 PAYMENT_WEBHOOK_SECRET = env.str(
     "PAYMENT_WEBHOOK_SECRET", default=_derived_key("payments.test-gateway-webhook")
 )

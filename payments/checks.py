@@ -1,19 +1,20 @@
-"""System checks for the payments configuration (`manage.py check`, and `check --deploy`)."""
+"""System checks for the payments configuration (`manage.py check`, and `check --deploy`).
+
+Always: an unknown gateway (payments.E001), Stripe without its API key (payments.E002).
+Deploy: payment keys still derived from SECRET_KEY (payments.E003), Stripe without a webhook
+secret (payments.E004), the test gateway with DEBUG off (payments.W001), and an older encryption
+key still derived from SECRET_KEY, left from a rotation (payments.W003).
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from .crypto import FIELD_ENCRYPTION_KEY_SALT, FINGERPRINT_KEY_SALT, derive_key
 from .gateways import GATEWAYS
-
-# Keys that default to values derived from SECRET_KEY: fine for development, but in production
-# they must be set on their own, or rotating SECRET_KEY would change card fingerprints and lock
-# out every encrypted billing address.
-DERIVED_KEYS = ("PAYMENT_FINGERPRINT_KEY", "FIELD_ENCRYPTION_KEYS")
 
 
 @register(Tags.security)
@@ -40,7 +41,7 @@ def check_gateway(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register(Tags.security, deploy=True)
 def check_production_payments(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    if settings.PAYMENT_GATEWAY == "test":
+    if settings.PAYMENT_GATEWAY == "test" and not settings.DEBUG:
         messages.append(
             Warning(
                 "The built-in test gateway is in use: it takes only test cards and moves no money.",
@@ -48,13 +49,46 @@ def check_production_payments(app_configs: Any = None, **kwargs: Any) -> list[Ch
                 id="payments.W001",
             )
         )
-    messages.extend(
-        Warning(
-            f"{name} is derived from SECRET_KEY.",
-            hint=f"Set {name} explicitly in production (see README, Payments).",
-            id="payments.W002",
+    if settings.PAYMENT_GATEWAY == "stripe" and not settings.STRIPE_WEBHOOK_SECRET:
+        messages.append(
+            Error(
+                "PAYMENT_GATEWAY is 'stripe' but STRIPE_WEBHOOK_SECRET is not set: no Stripe "
+                "webhook is trusted, so payments settle only when reconciliation asks Stripe.",
+                hint="Set STRIPE_WEBHOOK_SECRET to the endpoint's signing secret (whsec_…).",
+                id="payments.E004",
+            )
         )
-        for name in DERIVED_KEYS
-        if not os.environ.get(name)
-    )
+    messages.extend(_derived_keys())
     return messages
+
+
+def _derived_keys() -> list[CheckMessage]:
+    """What settings use when the key variables are unset: keys derived from SECRET_KEY."""
+    secret_key = settings.SECRET_KEY
+    messages: list[CheckMessage] = []
+    if derive_key(FINGERPRINT_KEY_SALT, secret_key) == settings.PAYMENT_FINGERPRINT_KEY:
+        messages.append(_derived_error("PAYMENT_FINGERPRINT_KEY"))
+    keys = list(settings.FIELD_ENCRYPTION_KEYS)
+    derived = derive_key(FIELD_ENCRYPTION_KEY_SALT, secret_key)
+    if keys and keys[0] == derived:
+        messages.append(_derived_error("FIELD_ENCRYPTION_KEYS"))
+    elif derived in keys:
+        messages.append(
+            Warning(
+                "An older key of FIELD_ENCRYPTION_KEYS is derived from SECRET_KEY.",
+                hint="Run `manage.py rotate_payment_keys`, then drop that key.",
+                id="payments.W003",
+            )
+        )
+    return messages
+
+
+def _derived_error(name: str) -> Error:
+    return Error(
+        f"{name} is derived from SECRET_KEY (it is unset).",
+        hint=(
+            f"Set {name} explicitly in production (README, Security): rotating SECRET_KEY would "
+            "otherwise change card fingerprints and lock out encrypted billing details."
+        ),
+        id="payments.E003",
+    )

@@ -76,3 +76,9 @@ def test_view_site_leads_to_the_api_docs(admin_browser):
     index = admin_browser.get("/admin/").content.decode()
     assert '<a href="/api/docs/">View site</a>' in index
     assert admin_browser.get("/api/docs/").status_code == 200
+
+
+def test_every_admin_page_links_to_two_factor_sign_in(admin_browser):
+    index = admin_browser.get("/admin/").content.decode()
+    assert '<a href="/admin/two-factor/">Two-factor sign-in</a>' in index
+    assert admin_browser.get("/admin/two-factor/").status_code == 200

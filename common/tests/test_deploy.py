@@ -51,6 +51,8 @@ def test_check_deploy_is_clean_with_production_settings():
         "SECURE_HSTS_PRELOAD": "true",
         "SESSION_COOKIE_SECURE": "true",
         "CSRF_COOKIE_SECURE": "true",
+        "FRONTEND_URL": "https://shop.example.com",
+        "ADMIN_2FA_REQUIRED": "true",
         "PAYMENT_GATEWAY": "stripe",
         "STRIPE_SECRET_KEY": "sk_test_only_for_the_check",
         "STRIPE_WEBHOOK_SECRET": "whsec_only_for_the_check",
