@@ -20,7 +20,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from common.exceptions import DomainError
 
-from . import services
+from . import security, services
 from .models import User
 
 
@@ -148,7 +148,8 @@ class UserAdmin(admin.ModelAdmin[User]):
         # row, so they get a fresh copy and the changed fields only.
         stored = User.objects.get(pk=obj.pk)
         changes = {name: data[name] for name in form.changed_data if name in data}
-        services.user_update_by_admin(actor=_actor(request), user=stored, **changes)
+        with security.client_context(request):  # the security events name this client
+            services.user_update_by_admin(actor=_actor(request), user=stored, **changes)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Groups follow the role (the services keep them in sync); nothing else to save."""
@@ -184,7 +185,8 @@ class UserAdmin(admin.ModelAdmin[User]):
         count = 0
         for user in queryset:
             try:
-                service(actor=_actor(request), user=user)
+                with security.client_context(request):  # the security events name this client
+                    service(actor=_actor(request), user=user)
             except DomainError as error:
                 self.message_user(
                     request, f"Not {done}: {user.email} ({error.detail})", messages.ERROR

@@ -30,7 +30,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from rest_framework.exceptions import Throttled
 
-from . import otp
+from . import otp, security
 from .security import client_ip
 from .throttles import LoginFailureLimit
 
@@ -49,6 +49,7 @@ def login(
             address=client_ip(request) or "", email=str(request.POST.get("username", ""))
         )
     except Throttled as throttled:
+        security.security_event(security.LOGIN_THROTTLED, request=request, channel="admin")
         return _too_many_attempts(site, request, float(getattr(throttled, "wait", None) or 60))
     succeeded = False
     try:
@@ -60,6 +61,7 @@ def login(
             attempt.succeeded()
         else:
             attempt.failed()
+            security.security_event(security.LOGIN_FAILED, request=request, channel="admin")
     return response
 
 
@@ -120,6 +122,9 @@ class AdminLoginForm(AdminAuthenticationForm):
             raise ValidationError(self.error_messages["otp_required"], code="otp_required")
         device = otp.verify_code(user, code)
         if device is None:
+            security.security_event(
+                security.TWO_FACTOR_FAILED, request=self.request, user=user, channel="admin"
+            )
             raise ValidationError(self.error_messages["otp_invalid"], code="otp_invalid")
         # django-otp's user_logged_in handler stores it in the session: the session is verified.
         user.otp_device = device

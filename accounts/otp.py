@@ -32,6 +32,8 @@ from django_otp.plugins.otp_static.models import (
 )
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .security import TWO_FACTOR_ENROLLED, TWO_FACTOR_FAILED, TWO_FACTOR_REMOVED, security_event
+
 RECOVERY_CODES = 10
 TOTP_DIGITS = 6
 
@@ -154,9 +156,11 @@ def _enrol(request: HttpRequest, user: Any, context: dict[str, Any]) -> HttpResp
                 TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
                 codes = _new_recovery_codes(user)
         if confirmed:
+            security_event(TWO_FACTOR_ENROLLED, request=request, user=user)
             otp_login(request, device)  # this session is signed in with the new device
             context.update(state="codes", recovery_codes=codes)
             return TemplateResponse(request, "admin/two_factor.html", context)
+        security_event(TWO_FACTOR_FAILED, request=request, user=user, step="enrolment")
         form.add_error("code", "That code is not right: enter the current code the app shows.")
     context.update(state="enrol", form=form, qr_code=_qr_data_uri(device), key=_grouped_key(device))
     return TemplateResponse(request, "admin/two_factor.html", context)
@@ -167,12 +171,14 @@ def _turn_off(request: HttpRequest, user: Any, device: Any, context: dict[str, A
     if form.is_valid():
         if verify_code(user, form.cleaned_data["code"]) is not None:
             _remove_devices([user.pk])
+            security_event(TWO_FACTOR_REMOVED, request=request, user=user, by="self")
             messages.success(
                 request,
                 "Two-factor sign-in is off, and your recovery codes no longer work. Scan the new "
                 "code below to turn it on again.",
             )
             return HttpResponseRedirect(reverse("admin:two_factor"))
+        security_event(TWO_FACTOR_FAILED, request=request, user=user, step="turn_off")
         form.add_error("code", "That code is not right (or was already used).")
     context.update(
         state="on", form=form, device=device, recovery_codes_left=recovery_codes_left(user)
@@ -207,10 +213,13 @@ class TwoFactorDeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        _remove_devices([obj.user_id])
+        self.delete_queryset(request, type(obj).objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        _remove_devices(list(queryset.values_list("user_id", flat=True)))
+        user_ids = list(queryset.values_list("user_id", flat=True))
+        _remove_devices(user_ids)
+        for user_id in user_ids:
+            security_event(TWO_FACTOR_REMOVED, request=request, by="admin", target_user_id=user_id)
 
 
 def register_device_admin(site: AdminSite) -> None:

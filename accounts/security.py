@@ -49,6 +49,9 @@ PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an event na
 PASSWORD_RESET_COMPLETED = "password_reset_completed"  # noqa: S105 (an event name)
 REGISTRATION_EXISTING_EMAIL = "registration_existing_email"
 REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 (an event name)
+TWO_FACTOR_ENROLLED = "two_factor_enrolled"
+TWO_FACTOR_FAILED = "two_factor_failed"
+TWO_FACTOR_REMOVED = "two_factor_removed"
 
 EVENTS = (
     LOGIN_FAILED,
@@ -61,9 +64,20 @@ EVENTS = (
     PASSWORD_RESET_COMPLETED,
     REGISTRATION_EXISTING_EMAIL,
     REFRESH_TOKEN_REUSED,
+    TWO_FACTOR_ENROLLED,
+    TWO_FACTOR_FAILED,
+    TWO_FACTOR_REMOVED,
 )
 # Logged at WARNING (worth a look on their own); the others at INFO.
-WARNING_EVENTS = frozenset({LOGIN_THROTTLED, REFRESH_TOKEN_REUSED, ACCOUNT_SUSPENDED})
+WARNING_EVENTS = frozenset(
+    {
+        LOGIN_THROTTLED,
+        REFRESH_TOKEN_REUSED,
+        ACCOUNT_SUSPENDED,
+        TWO_FACTOR_FAILED,
+        TWO_FACTOR_REMOVED,
+    }
+)
 
 _SECRET_NAME = re.compile(
     r"password|passwd|token|secret|refresh|access|jwt|otp|totp|authorization|cookie|card|cvc",

@@ -374,3 +374,53 @@ def test_staff_who_are_not_admins_do_not_see_the_device_admin(make_user):
     client.force_login(staff)
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 403
     assert "totpdevice" not in client.get("/admin/").content.decode()
+
+
+# --- security events --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def security_log(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="shop.security")
+    return lambda: [
+        (r.__dict__["event"], r.__dict__.get("channel"), r.__dict__.get("client_ip"))
+        for r in caplog.records
+        if r.name == "shop.security"
+    ]
+
+
+def test_admin_sign_in_failures_and_throttling_are_security_events(staff, rates, security_log):
+    rates(address="2/hour")
+    sign_in(staff.email, "wrong", address="10.9.9.9")
+    sign_in(staff.email, "wrong", address="10.9.9.9")
+    assert_too_many_attempts(sign_in(staff.email, address="10.9.9.9"))
+    assert security_log() == [
+        ("login_failed", "admin", "10.9.9.9"),
+        ("login_failed", "admin", "10.9.9.9"),
+        ("login_throttled", "admin", "10.9.9.9"),
+    ]
+
+
+def test_two_factor_enrolment_failure_and_removal_are_security_events(
+    client, staff, admin_user, no_device_backoff, security_log
+):
+    client.force_login(staff)
+    client.get(TWO_FACTOR)
+    device = TOTPDevice.objects.get(user=staff, confirmed=False)
+    client.post(TWO_FACTOR, {"code": "000000" if code_for(device) != "000000" else "1"})
+    client.post(TWO_FACTOR, {"code": code_for(device)})
+    assert [event for event, *_ in security_log()] == ["two_factor_failed", "two_factor_enrolled"]
+
+    bad = sign_in(staff.email, code="000000" if code_for(device) != "000000" else "1")
+    assert not signed_in(bad)
+    assert "two_factor_failed" in [event for event, *_ in security_log()][2:]
+
+    admin = Client()
+    admin.force_login(admin_user)
+    admin.post(
+        f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"}, REMOTE_ADDR="10.1.1.1"
+    )
+    assert not TOTPDevice.objects.filter(user=staff).exists()
+    assert security_log()[-1] == ("two_factor_removed", None, "10.1.1.1")
