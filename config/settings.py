@@ -351,6 +351,10 @@ REST_FRAMEWORK = {
         # Failed sign-ins (API and admin alike, accounts.throttles.LoginFailureLimit) are counted
         # per client address (`login`) and per (address, account) (`login_account`).
         "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/min"),
+        # Card testing (payments/throttles.py): cards saved per user and per address, and pay
+        # attempts per user and per address once the gateway has declined.
+        "payment_method": env.str("THROTTLE_PAYMENT_METHOD", default="10/hour"),
+        "payment_decline": env.str("THROTTLE_PAYMENT_DECLINE", default="5/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -28,6 +28,7 @@ from payments.exceptions import (
 from payments.gateways import get_gateway
 from payments.gateways.base import InvalidSignature
 from payments.models import Payment, PaymentMethod
+from payments.throttles import PaymentMethodAddressThrottle, PaymentMethodUserThrottle
 
 from .filters import PaymentFilter
 from .serializers import (
@@ -52,6 +53,13 @@ class PaymentMethodViewSet(
 ):
     queryset = PaymentMethod.objects.all()
     serializer_class = PaymentMethodOutputSerializer
+
+    def get_throttles(self) -> list[Any]:
+        """Saving a card is also limited per user and per address (card testing)."""
+        throttles = super().get_throttles()
+        if self.action == "create":
+            throttles += [PaymentMethodUserThrottle(), PaymentMethodAddressThrottle()]
+        return throttles
 
     def get_queryset(self) -> QuerySet[PaymentMethod]:
         if getattr(self, "swagger_fake_view", False):
