@@ -29,6 +29,9 @@ timeout = 30
 graceful_timeout = 20
 accesslog = None  # the app writes one JSON access line per request itself
 errorlog = "-"
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), shared by
+# every gunicorn that user runs (a second server, the benchmarks, the tests' live stack): off.
+control_socket_disable = True
 
 _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _METRICS_FILE = re.compile(r".*_(\d+)\.db")  # counter_<pid>.db, gauge_<mode>_<pid>.db, …

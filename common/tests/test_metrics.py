@@ -482,7 +482,7 @@ class Gunicorn:
                 PORT=str(self.port),
                 WEB_CONCURRENCY="2",
                 METRICS_TOKEN=TOKEN,
-                GUNICORN_CMD_ARGS="--no-control-socket",
+                HOME=str(tmp_path),  # where gunicorn would put its per-user control socket
                 **env,
             ),
             tmp_path / "gunicorn.log",
@@ -617,6 +617,8 @@ def test_gunicorn_without_a_directory_makes_one_and_removes_it_on_exit(tmp_path)
         server.forbid_many(10)
         name, labels = FORBIDDEN_SERIES
         assert series(server.scrape(), name, **labels) == server.forbidden
+        # No control socket shared with every other gunicorn of this user (gunicorn.conf.py).
+        assert not (tmp_path / ".gunicorn").exists()
     finally:
         server.stop()
     assert directory is not None
