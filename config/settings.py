@@ -7,6 +7,7 @@ variable is present: `DATABASE_URL` (else an embedded PostgreSQL under `.data/`)
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 from celery.schedules import crontab
@@ -279,7 +280,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # =============================================================================
 # Email: EMAIL_URL (smtp://, consolemail://, filemail:///path), else the console
 # =============================================================================
-_email = env.email_url("EMAIL_URL", default="consolemail://")
+_email_url = env.str("EMAIL_URL", default="consolemail://")
+_email = env.email_url_config(_email_url)
+if _email_url.startswith("filemail://"):
+    # The path as written: django-environ drops the leading "/" of filemail:///var/mail/shop.
+    _email_parts = urlsplit(_email_url)
+    _email["EMAIL_FILE_PATH"] = _email_parts.netloc + _email_parts.path or None
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = _email.get("EMAIL_PORT", 25)
@@ -287,7 +293,7 @@ EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
-EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "emails"))
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(BASE_DIR / ".data" / "emails")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Shop <no-reply@shop.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 10

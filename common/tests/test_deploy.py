@@ -178,3 +178,40 @@ def test_health_probes_pass_behind_a_real_domain_and_https_redirect():
         redirected = client.get("/api/v1/products/", HTTP_HOST="shop.example.com")
         assert redirected.status_code == 301
         assert redirected["Location"] == "https://shop.example.com/api/v1/products/"
+
+
+EMAIL_PROBE = """
+import django, json
+django.setup()
+from django.conf import settings
+print(json.dumps([settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("filemail:///var/mail/shop", "/var/mail/shop"),  # the README's form: absolute
+        ("filemail://", str(ROOT / ".data" / "emails")),
+    ],
+)
+def test_filemail_writes_where_the_url_says(url, path):
+    result = subprocess.run(
+        [sys.executable, "-c", EMAIL_PROBE],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": "the-same-secret-key-for-both-runs-0123456789",
+            "DATABASE_URL": "postgres://unused@127.0.0.1:5432/unused",
+            "EMAIL_URL": url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    backend, file_path = json.loads(result.stdout.strip().splitlines()[-1])
+    assert backend == "django.core.mail.backends.filebased.EmailBackend"
+    assert file_path == path
