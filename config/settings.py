@@ -415,7 +415,14 @@ SPECTACULAR_SETTINGS = {
 # =============================================================================
 # CORS: only the listed origins, never a wildcard
 # =============================================================================
-CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# With DEBUG (`make dev`) and no list given, the usual local front-end dev servers (Next.js,
+# Vite) may call the API; production names its origins exactly.
+LOCAL_FRONTEND_ORIGINS = [
+    f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173)
+]
+CORS_ALLOWED_ORIGINS = env.list(
+    "CORS_ALLOWED_ORIGINS", default=LOCAL_FRONTEND_ORIGINS if DEBUG else []
+)
 CORS_ALLOW_ALL_ORIGINS = False
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_HEADERS = (

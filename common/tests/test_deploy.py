@@ -215,3 +215,41 @@ def test_filemail_writes_where_the_url_says(url, path):
     backend, file_path = json.loads(result.stdout.strip().splitlines()[-1])
     assert backend == "django.core.mail.backends.filebased.EmailBackend"
     assert file_path == path
+
+
+CORS_PROBE = """
+import django, json
+django.setup()
+from django.conf import settings
+print(json.dumps(settings.CORS_ALLOWED_ORIGINS))
+"""
+
+
+@pytest.mark.parametrize(
+    ("debug", "origins"),
+    [
+        ("true", ["http://localhost:3000", "http://localhost:5173"]),
+        ("false", []),
+    ],
+)
+def test_local_front_ends_may_call_the_api_in_development_only(debug, origins):
+    result = subprocess.run(
+        [sys.executable, "-c", CORS_PROBE],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": "the-same-secret-key-for-both-runs-0123456789",
+            "DATABASE_URL": "postgres://unused@127.0.0.1:5432/unused",
+            "DEBUG": debug,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    allowed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(origins) <= set(allowed)
+    assert bool(allowed) == bool(origins)
+    assert "*" not in allowed
