@@ -323,8 +323,8 @@ def main() -> None:
                 print(f"    {query['sql'][:160]}")
         savepoints = sum(1 for q in captured.captured_queries if "SAVEPOINT" in q["sql"])
         statements["project"] = (
-            f"{len(captured)} (BEGIN/COMMIT included; {commits[0]} transaction(s): the checkout "
-            f"and the outbox relay's claim after it; {savepoints} savepoint statements)"
+            f"{len(captured)} (BEGIN/COMMIT included; {commits[0]} transaction(s): the checkout, "
+            f"then the outbox's publish without one; {savepoints} savepoint statements)"
         )
 
         for app_name, app, app_env in apps:

@@ -38,8 +38,9 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from celery import shared_task
 from django.conf import settings
@@ -65,6 +66,9 @@ _CLAIM_ATTEMPTS = 3
 
 P = ParamSpec("P")
 V = TypeVar("V")
+
+# The atomic block `idempotent_call(atomic=True)` opened around the view, while the view runs.
+_VIEW_TRANSACTION: ContextVar[Any] = ContextVar("idempotent_view_transaction", default=None)
 
 
 class IdempotencyKeyInvalid(DomainError):  # noqa: N818 (names the failure, as ARCHITECTURE.md asks)
@@ -204,7 +208,11 @@ def idempotent_call(
     try:
         if atomic:
             with transaction.atomic():
-                response = run()
+                token = _VIEW_TRANSACTION.set(connection.atomic_blocks[-1])
+                try:
+                    response = run()
+                finally:
+                    _VIEW_TRANSACTION.reset(token)
                 if status.is_success(response.status_code):
                     _store(claimed, response)
         else:
@@ -217,6 +225,18 @@ def idempotent_call(
     if not status.is_success(response.status_code):
         _release(claimed)
     return response
+
+
+def savepoint_needed() -> bool:
+    """Whether a service's `transaction.atomic()` needs its own savepoint here (its `savepoint=`).
+
+    False directly inside the transaction `idempotent_atomic` opened for the view (no other
+    atomic block in between): an error in the service leaves the view, and that block rolls
+    back the whole of it (the key's claim is released afterwards), so a savepoint would only
+    cost two statements. True anywhere else, where a caller may catch the error and go on."""
+    block = _VIEW_TRANSACTION.get()
+    blocks = connection.atomic_blocks
+    return block is None or not blocks or blocks[-1] is not block
 
 
 def idempotent(

@@ -28,6 +28,7 @@ from accounts.models import User
 from common import metrics
 from common.emails import send_email
 from common.exceptions import BIGINT_MAX, ErrorItem
+from common.idempotency import savepoint_needed
 from inventory.exceptions import InsufficientStock, Shortage
 from inventory.models import Product
 from inventory.selectors import product_get_for_sale
@@ -185,14 +186,15 @@ _ORDER_INSERT = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, '', '', %s, %s) "
     'ON CONFLICT ON CONSTRAINT "orders_order_number_unique" DO NOTHING RETURNING "id"'
 )
-_ITEM_INSERT = (
-    'INSERT INTO "orders_orderitem" ("order_id", "product_id", "sku", "name", '
-    '"unit_price_cents", "quantity") VALUES '
+# The order's items and its first event in one statement (one row per item back, with the ids).
+_ITEMS_AND_EVENT_INSERT = (
+    'WITH "i" AS (INSERT INTO "orders_orderitem" ("order_id", "product_id", "sku", "name", '
+    '"unit_price_cents", "quantity") VALUES {items} RETURNING "id", "product_id"), '
+    '"e" AS (INSERT INTO "orders_orderevent" ("order_id", "from_status", "to_status", '
+    '"actor_id", "note", "created_at") VALUES (%s, \'\', %s, %s, \'\', %s) RETURNING "id") '
+    'SELECT "i"."id", "i"."product_id", "e"."id" FROM "i", "e"'
 )
-_EVENT_INSERT = (
-    'INSERT INTO "orders_orderevent" ("order_id", "from_status", "to_status", "actor_id", '
-    '"note", "created_at") VALUES (%s, \'\', %s, %s, \'\', %s) RETURNING "id"'
-)
+_ITEM_VALUES = "(%s, %s, %s, %s, %s, %s)"
 
 
 def _order_insert(cursor: Any, order: Order) -> None:
@@ -225,6 +227,39 @@ def _order_insert(cursor: Any, order: Order) -> None:
     raise RuntimeError(f"No free order number after {_NUMBER_ATTEMPTS} attempts.")
 
 
+def _items_and_event_insert(cursor: Any, *, items: list[OrderItem], event: OrderEvent) -> None:
+    """Insert the order's items and its event in one statement; they get their ids."""
+    cursor.execute(
+        _ITEMS_AND_EVENT_INSERT.format(items=", ".join([_ITEM_VALUES] * len(items))),
+        [
+            *(
+                value
+                for item in items
+                for value in (
+                    item.order_id,
+                    item.product_id,
+                    item.sku,
+                    item.name,
+                    item.unit_price_cents,
+                    item.quantity,
+                )
+            ),
+            event.order_id,
+            event.to_status,
+            event.actor_id,
+            event.created_at,
+        ],
+    )
+    rows = cursor.fetchall()
+    ids = {product_id: item_id for item_id, product_id, _ in rows}
+    for item in items:  # one line per product: a cart holds each product once
+        item.pk = ids[item.product_id]
+    event.pk = rows[0][2]
+    for instance in (*items, event):
+        instance._state.adding = False
+        instance._state.db = connection.alias
+
+
 @dataclass(frozen=True)
 class _CartLine:
     product_id: int
@@ -245,7 +280,9 @@ def order_place(*, user: User, shipping_address: Mapping[str, str], note: str = 
     started = time.perf_counter()
     if not user.email_verified:
         raise EmailNotVerified
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint under `Idempotency-Key` (checkout runs in the key's transaction, which rolls
+    # back whole on any error here); a savepoint anywhere else a caller is inside a transaction.
+    with transaction.atomic(savepoint=savepoint_needed()), connection.cursor() as cursor:
         cursor.execute(_CART_LOCK, [user.pk])
         cart = cursor.fetchone()
         lines: list[_CartLine] = []
@@ -292,31 +329,10 @@ def order_place(*, user: User, shipping_address: Mapping[str, str], note: str = 
             )
             for line in lines
         ]
-        cursor.execute(
-            _ITEM_INSERT + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(items)) + ' RETURNING "id"',
-            [
-                value
-                for item in items
-                for value in (
-                    order.pk,
-                    item.product_id,
-                    item.sku,
-                    item.name,
-                    item.unit_price_cents,
-                    item.quantity,
-                )
-            ],
-        )
-        for item, (item_id,) in zip(items, cursor.fetchall(), strict=True):
-            item.pk = item_id
         event = OrderEvent(
             order=order, from_status="", to_status=order.status, actor=user, note="", created_at=now
         )
-        cursor.execute(_EVENT_INSERT, [order.pk, event.to_status, user.pk, now])
-        (event.pk,) = cursor.fetchone()
-        for instance in (*items, event):
-            instance._state.adding = False
-            instance._state.db = connection.alias
+        _items_and_event_insert(cursor, items=items, event=event)
         send_email(
             template="order_confirmation",
             to=[user.email],

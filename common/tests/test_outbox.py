@@ -261,3 +261,124 @@ def test_admins_see_what_failed_and_can_hand_it_back(client, admin_user, staff):
     assert (failed.failed_at, failed.relayed_at) == (None, None)
     assert relay_messages() == 1  # the relay takes it again, and this time it works
     assert RUNS == [4]
+
+
+# --- the fast path: written as handed over, published after the commit -----------------------
+
+
+def _statements(captured) -> list[str]:
+    return [query["sql"] for query in captured.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_path_costs_one_insert_and_no_second_transaction(monkeypatch):
+    """The row is written already marked as handed over; after the commit it is published with
+    no claim (no BEGIN/UPDATE/COMMIT of its own), and no relay sends it a second time."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    published = []
+    monkeypatch.setattr(outbox, "_publish", lambda **kwargs: published.append(kwargs))
+    with CaptureQueriesContext(connection) as captured:
+        with transaction.atomic():
+            message = enqueue_after_commit(record, value=1)
+        assert len(published) == 1  # right after the commit
+    statements = _statements(captured)
+    assert statements[0] == "BEGIN"
+    assert statements[1].startswith('INSERT INTO "common_outboxmessage"')
+    assert statements[2:] == ["COMMIT"]
+    assert published == [
+        {"task_name": record.name, "kwargs": {"value": 1}, "message_id": message.pk}
+    ]
+    message.refresh_from_db()
+    assert message.relayed_at is not None
+    assert message.done_at is None
+    assert relay_messages() == 0  # handed over already: not sent twice
+    monkeypatch.undo()
+    record.apply_async(kwargs={"value": 1}, task_id=f"outbox:{message.pk}")  # the worker
+    assert OutboxMessage.objects.get(pk=message.pk).done_at is not None
+    assert RUNS == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publish_that_fails_after_the_commit_leaves_the_row_to_the_relays_next_run(monkeypatch):
+    def broker_down(**kwargs):
+        raise ConnectionRefusedError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(outbox, "_publish", broker_down)
+    with transaction.atomic():
+        message = enqueue_after_commit(record, value=2)
+    message.refresh_from_db()
+    assert (message.relayed_at, message.done_at) == (None, None)  # un-marked: due at once
+    # While this process backs off, new rows are written unmarked and left to the relay.
+    with transaction.atomic():
+        waiting = enqueue_after_commit(record, value=3)
+    waiting.refresh_from_db()
+    assert waiting.relayed_at is None
+    monkeypatch.undo()  # the broker is back
+    assert outbox.relay_outbox() == 2  # its next run, not after the redelivery delay
+    assert sorted(RUNS) == [2, 3]
+    assert outbox.relay_outbox() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_that_dies_between_the_commit_and_the_publish_loses_nothing(
+    settings, monkeypatch
+):
+    """The row committed marked as handed over, and the publish never happened (the process
+    died): the relay sends it once the redelivery delay has passed, and only then."""
+    monkeypatch.setattr(outbox, "_hand_over", lambda **kwargs: None)  # died before publishing
+    with transaction.atomic():
+        message = enqueue_after_commit(record, value=4)
+    monkeypatch.undo()
+    message.refresh_from_db()
+    assert message.relayed_at is not None
+    assert relay_messages() == 0  # it may still be on its way
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        relayed_at=timezone.now() - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS + 1)
+    )
+    assert relay_messages() == 1
+    assert RUNS == [4]
+    message.refresh_from_db()
+    assert message.done_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publish_duplicated_by_the_relay_runs_once(monkeypatch):
+    """A fast-path publish and a redelivery both reach the worker: the lease and the done mark
+    run the task once."""
+    with transaction.atomic():
+        message = enqueue_after_commit(record, value=5)  # published and run (eager)
+    assert RUNS == [5]
+    record.apply_async(kwargs={"value": 5}, task_id=f"outbox:{message.pk}")  # redelivered
+    assert RUNS == [5]
+
+
+def test_the_message_is_published_with_what_the_relay_would_read_back(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """The fast path publishes the kwargs as stored (JSON), exactly what a relay would send,
+    and gives Celery the argument names for its logs, never their values."""
+    import uuid
+    from decimal import Decimal
+
+    published = []
+    monkeypatch.setattr(outbox, "_publish", lambda **kwargs: published.append(kwargs))
+    key = uuid.uuid4()
+    with django_capture_on_commit_callbacks(execute=True):
+        message = enqueue_after_commit(record, value=1, key=key, amount=Decimal("1.50"))
+    assert published[0]["kwargs"] == {"value": 1, "key": str(key), "amount": "1.50"}
+    message.refresh_from_db()
+    assert message.kwargs == published[0]["kwargs"]
+    monkeypatch.undo()
+
+    sent = {}
+
+    class Task:
+        def apply_async(self, **options):
+            sent.update(options)
+
+    monkeypatch.setattr(outbox, "_task", lambda name: Task())
+    outbox._publish(task_name=record.name, kwargs={"value": 1, "to": ["a@b.c"]}, message_id=key)
+    assert (sent["argsrepr"], sent["kwargsrepr"]) == ("()", "{value, to}")
+    assert sent["task_id"] == f"outbox:{key}"

@@ -57,6 +57,7 @@ from .serializers import (
     OrderRefundInputSerializer,
     OrderShipInputSerializer,
     cart_representation,
+    order_place_input,
     order_placed_representation,
 )
 
@@ -178,12 +179,15 @@ class OrderViewSet(
     @idempotent_atomic
     def create(self, request: Request) -> Response:
         """Check out the cart: an order `pending` payment, its stock reserved, the cart emptied."""
-        data = OrderPlaceInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        validated = order_place_input(request.data)
+        if validated is None:  # an unusual body, or a 400: the serializer decides and words it
+            data = OrderPlaceInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            validated = data.validated_data
         order = services.order_place(
             user=_user(request),
-            shipping_address=data.validated_data["shipping_address"],
-            note=data.validated_data["note"],
+            shipping_address=validated["shipping_address"],
+            note=validated["note"],
         )
         # Built from what the service holds (items and event loaded): no read, no serializer.
         return Response(order_placed_representation(order), status=status.HTTP_201_CREATED)
