@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsStaff
+from accounts.security import client_ip
 from common.idempotency import (
     IDEMPOTENCY_ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -43,6 +44,7 @@ from payments.exceptions import (
     PaymentMethodNotFound,
     RefundExceedsCaptured,
 )
+from payments.throttles import PaymentDeclineLimit
 
 from .filters import OrderFilter
 from .serializers import (
@@ -251,14 +253,28 @@ class OrderViewSet(
         data = OrderPayInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = self.get_object()
+        # Card testing: declines are limited per user and per address (payments/throttles.py);
+        # over the limit this is a 429 before the gateway is asked.
+        attempt = PaymentDeclineLimit().begin(
+            address=client_ip(request) or "", user_id=_user(request).pk
+        )
+        declined = False
         try:
             services.order_pay(
                 order_id=order.pk,
                 user=_user(request),
                 payment_method_id=data.validated_data["payment_method"],
             )
+        except PaymentDeclined:
+            declined = True
+            raise
         except Order.DoesNotExist:
             raise Http404 from None  # staff may see the order, but only its owner pays it
+        finally:
+            if declined:
+                attempt.failed()  # the slot stays taken: one decline counted
+            else:
+                attempt.succeeded()
         return self._detail(order.pk)
 
     @extend_schema(

@@ -11,18 +11,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/payment-methods/"
 
 
-@pytest.fixture
-def rates(settings):
-    def set_rates(**rates: str) -> None:
-        framework = settings.REST_FRAMEWORK
-        settings.REST_FRAMEWORK = {
-            **framework,
-            "DEFAULT_THROTTLE_RATES": {**framework["DEFAULT_THROTTLE_RATES"], **rates},
-        }
-
-    return set_rates
-
-
 def save(client: APIClient, number: str, address: str) -> int:
     body = card_body(number)
     response = client.post(URL, body, format="json", REMOTE_ADDR=address)
@@ -32,8 +20,8 @@ def save(client: APIClient, number: str, address: str) -> int:
     return int(response.status_code)
 
 
-def test_saving_cards_is_limited_per_user_and_per_address(make_user, rates):
-    rates(payment_method="3/hour")
+def test_saving_cards_is_limited_per_user_and_per_address(make_user, throttle_rates):
+    throttle_rates(payment_method="3/hour")
     mallory = client_for(make_user(email="mallory@example.com"))
     cards = (SUCCESS, MASTERCARD, DECLINED, INSUFFICIENT_FUNDS)
     answers = [save(mallory, number, "10.0.0.7") for number in cards]
@@ -48,8 +36,8 @@ def test_saving_cards_is_limited_per_user_and_per_address(make_user, rates):
     assert save(honest, SUCCESS, "10.0.0.9") == 201
 
 
-def test_listing_and_deleting_cards_are_not_limited_by_it(customer, rates):
-    rates(payment_method="1/hour")
+def test_listing_and_deleting_cards_are_not_limited_by_it(customer, throttle_rates):
+    throttle_rates(payment_method="1/hour")
     client = client_for(customer)
     assert save(client, SUCCESS, "10.0.0.7") == 201
     for _ in range(3):
