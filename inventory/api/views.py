@@ -71,6 +71,7 @@ from .serializers import (
     StockLevelOutputSerializer,
     StockMovementListQuerySerializer,
     StockMovementOutputSerializer,
+    browse_query,
 )
 from .throttling import CatalogReadAnonThrottle, CatalogReadUserThrottle
 
@@ -351,7 +352,9 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     def list(self, request: Request) -> HttpResponse:
         def build() -> Any:
             staff = is_staff_user(request.user)
-            query = validated_query(ProductListQuerySerializer, request)
+            query = browse_query(request.query_params) or validated_query(
+                ProductListQuerySerializer, request
+            )
             filters = selectors.ProductFilters(
                 category=query.get("category", ""),
                 min_price=query.get("min_price"),

@@ -467,3 +467,52 @@ def test_empty_category_is_an_empty_page(api_client, catalog):
     response = api_client.get(f"/api/v1/products/?category={empty.pk}")
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "category=5",
+        "category=audio-gear&page=2",
+        "category=audio_gear&page=2&page_size=50",
+        "page=3",
+        "category=" + "a" * 120,
+        "category=" + "a" * 121,  # too long: the serializer says so
+        "category=",
+        "category=%205",
+        "category=%C2%B9",  # a superscript digit
+        "category=caf%C3%A9",
+        "category=a&category=b",
+        "category=a/b",
+        "category=5&in_stock=true",
+        "category=5&search=x",
+        "min_price=-1",
+        "ordering=nonsense",
+        "page=x",
+    ],
+)
+def test_the_browse_shortcut_agrees_with_the_serializer(rf, query):
+    from django.http import QueryDict
+
+    from inventory.api.serializers import ProductListQuerySerializer, browse_query
+
+    params = QueryDict(query)
+    shortcut = browse_query(params)
+    serializer = ProductListQuerySerializer(data=params)
+    valid = serializer.is_valid()
+    if shortcut is not None:  # it only answers what the serializer accepts, and the same way
+        assert valid
+        assert shortcut == dict(serializer.validated_data)
+    assert (shortcut is not None) == (query in BROWSE_QUERIES)
+
+
+BROWSE_QUERIES = {
+    "",
+    "category=5",
+    "category=audio-gear&page=2",
+    "category=audio_gear&page=2&page_size=50",
+    "page=3",
+    "page=x",  # pages are the paginator's business (404), either way
+    "category=" + "a" * 120,
+}
