@@ -33,9 +33,23 @@ def _clear_cache() -> Iterator[None]:
     outbox._broker_backoff["until"] = 0.0
     for cache in (caches["default"], caches["throttles"], process_cache):
         cache.clear()
+    _forget_rate_limited_logs()
     yield
     for cache in (caches["default"], caches["throttles"], process_cache):
         cache.clear()
+
+
+def _forget_rate_limited_logs() -> None:
+    """Each test sees the first of its once-a-minute warnings (common.logging), whatever the
+    tests before it logged."""
+    import logging
+
+    from common.logging import OncePerMinuteFilter
+
+    for logger in logging.Logger.manager.loggerDict.values():
+        for log_filter in getattr(logger, "filters", ()):
+            if isinstance(log_filter, OncePerMinuteFilter):
+                log_filter._last.clear()
 
 
 @pytest.fixture
