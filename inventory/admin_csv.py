@@ -43,7 +43,7 @@ from .bulk import (
     import_job_confirm,
     import_job_create,
 )
-from .catalog_csv import COLUMNS, export_catalog
+from .catalog_csv import COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, export_catalog
 from .models import CatalogImportJob, Product
 
 # An export larger than this is spooled to a temporary file rather than held in memory.
@@ -57,7 +57,9 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(
         label="Catalog CSV",
         help_text=(
-            f"Header: {','.join(COLUMNS)}. UTF-8. Nothing is imported before you have seen the "
+            f"Columns by header name, in any order: {', '.join(REQUIRED_COLUMNS)}; optional "
+            f"{', '.join(c for c in COLUMNS if c in OPTIONAL_COLUMNS)} (left out, an existing "
+            "product keeps its value). UTF-8. Nothing is imported before you have seen the "
             "preview and confirmed it."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),

@@ -1,5 +1,9 @@
 """Catalog CSV import and export (`manage.py import_catalog` / `export_catalog`).
 
+Columns are found by their header name, in any order; `OPTIONAL_COLUMNS` may be left out (an
+existing product then keeps its value). Bytes that are not UTF-8 are reported on the line and in
+the column that hold them, like any other bad cell.
+
 Import streams the file once: each row is validated in Python and, if good, streamed with COPY
 into a temporary table; bad rows are reported as they are found (line, column, reason). Checks
 that need the whole file or the database (duplicate SKUs, stock below reserved units) then run as
@@ -11,11 +15,13 @@ never held in a list.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
 import json
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +59,15 @@ COLUMNS = (
     "description",
     "metadata",
 )
+# API.md, "Catalog CSV": columns are found by their header name, in any order. These may be left
+# out: a missing column is read as an empty cell for a new product (the store's currency, a
+# threshold of 0, active, no description, `{}`), and leaves an existing product's value alone.
+OPTIONAL_COLUMNS = frozenset(
+    {"currency", "low_stock_threshold", "is_active", "description", "metadata"}
+)
+REQUIRED_COLUMNS = tuple(column for column in COLUMNS if column not in OPTIONAL_COLUMNS)
+# Rows between two looks at the clock for the progress report.
+PROGRESS_EVERY_ROWS = 2048
 PRICE_PATTERN = re.compile(r"^(\d{1,13})(?:\.(\d{1,2}))?$")
 INT_PATTERN = re.compile(r"^\d{1,9}$")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
@@ -254,6 +269,14 @@ class _Progress:
         self.out, self.total = out, max(total_bytes, 1)
         self.callback = callback
         self.last = 0.0
+        self.line_open = False  # the bar is on screen without its newline
+
+    def end_line(self) -> None:
+        """End the bar's line, so that what is written next starts on a fresh line."""
+        if self.line_open and self.out is not None:
+            self.out.write("\n")
+            self.out.flush()
+        self.line_open = False
 
     def update(self, rows: int, position: int, *, final: bool = False) -> None:
         if self.out is None and self.callback is None:
@@ -269,8 +292,9 @@ class _Progress:
         percent = min(100, position * 100 // self.total)
         bar = "#" * (percent // 4)
         self.out.write(f"\r[{bar:<25}] {percent:3d}% {rows:,} rows")
+        self.line_open = True
         if final:
-            self.out.write("\n")
+            self.end_line()
         self.out.flush()
 
 
@@ -281,6 +305,81 @@ def _records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
     for record in reader:
         yield start, record
         start = reader.line_num + 1
+
+
+# Bytes that are not UTF-8 are decoded as lone surrogates (U+DC80..U+DCFF, as Python's
+# `surrogateescape` does), which no UTF-8 text can contain, so the record and the field that hold
+# one are found after the CSV parser has split the line; the handler counts them, so only records
+# read while some are pending are searched (a clean file costs nothing).
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_DECODE_ERRORS = "inventory.catalog_csv.undecodable"
+_undecoded = threading.local()
+
+
+def _count_undecodable(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):  # pragma: no cover - only decoding uses it
+        raise error
+    _undecoded.pending = getattr(_undecoded, "pending", 0) + error.end - error.start
+    # What `surrogateescape` gives: each byte b as the lone surrogate U+DC00 + b (b >= 0x80).
+    bad = error.object[error.start : error.end]
+    return "".join(chr(0xDC00 + byte) for byte in bad), error.end
+
+
+codecs.register_error(_DECODE_ERRORS, _count_undecodable)
+
+
+def _undecodable_fields(record: list[str]) -> list[tuple[int, int]]:
+    """(field index, first bad byte) for each field holding bytes that are not UTF-8."""
+    found = []
+    for index, value in enumerate(record):
+        bad = _UNDECODABLE.findall(value)
+        if bad:
+            _undecoded.pending -= len(bad)
+            found.append((index, ord(bad[0]) - 0xDC00))
+    return found
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each of COLUMNS is in the file's records (the header names them, in any order)."""
+
+    names: tuple[str, ...]  # the file's header, trimmed and lower-cased
+    positions: tuple[int | None, ...]  # per column of COLUMNS; None: left out (optional)
+
+    @property
+    def missing(self) -> frozenset[str]:
+        return frozenset(
+            column
+            for column, position in zip(COLUMNS, self.positions, strict=True)
+            if position is None
+        )
+
+    def arrange(self, record: list[str]) -> list[str]:
+        """The record's cells (as many as the header's) in COLUMNS order, a left-out column read
+        as an empty cell."""
+        return [record[position] if position is not None else "" for position in self.positions]
+
+    def column(self, index: int) -> str | None:
+        return self.names[index] if index < len(self.names) and self.names[index] else None
+
+
+def _read_header(header: list[str]) -> tuple[_Layout | None, list[str]]:
+    """The layout, or the header's problems: every unknown, repeated or missing column."""
+    names = tuple(name.strip().lower() for name in header)
+    problems = []
+    for index, name in enumerate(names):
+        if not name:
+            problems.append(f"column {index + 1} of the header has no name")
+        elif name not in COLUMNS:
+            problems.append(f'unknown column "{name}"')
+    for name, count in Counter(name for name in names if name in COLUMNS).items():
+        if count > 1:
+            problems.append(f'column "{name}" appears {count} times')
+    problems.extend(f'missing column "{name}"' for name in REQUIRED_COLUMNS if name not in names)
+    if problems:
+        return None, problems
+    positions = tuple(names.index(column) if column in names else None for column in COLUMNS)
+    return _Layout(names, positions), []
 
 
 def import_catalog(
@@ -300,12 +399,14 @@ def import_catalog(
     started = time.monotonic()
     currency = store_currency()
     reference = (reference or f"import:{path.name}")[:64]
+    bar = _Progress(progress, path.stat().st_size, on_progress)
 
     def report(error: RowError) -> None:
         result.errors += 1
         if len(result.first_errors) < 100:
             result.first_errors.append(error)
         if on_error is not None:
+            bar.end_line()  # an error printed on the progress bar's terminal gets its own line
             on_error(error)
 
     try:
@@ -313,11 +414,12 @@ def import_catalog(
             # Dropped at commit; also here, for an import nested in a larger transaction.
             cursor.execute("DROP TABLE IF EXISTS import_rows")
             cursor.execute(TEMP_TABLE)
-            _load(path, cursor, currency, result, report, progress, on_progress)
+            missing = _load(path, cursor, currency, result, report, bar)
             if result.rows and not result.unreadable:
                 _check_against_database(cursor, report, result)
             if result.errors:
                 raise ImportAbortedError
+            _keep_left_out_columns(cursor, missing)
             _write(cursor, result, reference)
             if dry_run:
                 raise ImportAbortedError
@@ -333,12 +435,12 @@ def _load(
     currency: str,
     result: ImportResult,
     report: Callable[[RowError], None],
-    progress_out: IO[str] | None,
-    on_progress: ProgressCallback | None = None,
-) -> None:
-    progress = _Progress(progress_out, path.stat().st_size, on_progress)
+    progress: _Progress,
+) -> frozenset[str]:
+    """Read, check and COPY every row; returns the optional columns the file leaves out."""
     raw = path.open("rb")
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors=_DECODE_ERRORS, newline="")
+    _undecoded.pending = 0
     line = 1
     try:
         records = _records(text)
@@ -346,34 +448,82 @@ def _load(
             _, header = next(records)
         except StopIteration:
             report(RowError(1, None, "the file is empty"))
-            return
-        header = [column.strip().lower() for column in header]
-        if header != list(COLUMNS):
-            report(RowError(1, None, f"the header must be: {','.join(COLUMNS)}"))
-            return
+            return frozenset()
+        if _undecoded.pending and _undecodable_fields(header):
+            report(RowError(1, None, "the file is not UTF-8"))
+            return frozenset()
+        layout, problems = _read_header(header)
+        if layout is None:
+            for problem in problems:
+                report(RowError(1, None, problem))
+            return frozenset()
+        in_order, fields = layout.names == COLUMNS, len(layout.names)
         with cursor.cursor.copy(COPY_ROWS) as copy:
             for line, record in records:
                 if not record or record == [""]:
                     continue
                 result.rows += 1
-                values, errors = validate_row(record, currency)
+                undecodable = _undecodable_fields(record) if _undecoded.pending else []
+                if len(record) == fields:
+                    row = record if in_order else layout.arrange(record)
+                    values, errors = validate_row(row, currency)
+                else:
+                    values = None
+                    errors = [(None, f"expected {fields} fields, found {len(record)}")]
+                if undecodable:
+                    # Reported where they are; the row's other cells are still checked.
+                    columns = {layout.column(index) for index, _ in undecodable}
+                    errors = [
+                        *(
+                            (
+                                layout.column(index),
+                                f"is not UTF-8 (byte 0x{byte:02X}); save the file as UTF-8"
+                                if layout.column(index)
+                                else f"a cell is not UTF-8 (byte 0x{byte:02X})",
+                            )
+                            for index, byte in undecodable
+                        ),
+                        *(error for error in errors if error[0] not in columns),
+                    ]
+                    values = None
                 if values is None:
                     result.bad_rows += 1
                     for column, reason in errors:
                         report(RowError(line, column, reason))
                 else:  # still loaded after a bad row, for the whole-file checks below
                     copy.write_row((line, *values))
-                if result.rows % 2048 == 0:
+                if result.rows % PROGRESS_EVERY_ROWS == 0:
                     progress.update(result.rows, raw.tell())
-    except UnicodeDecodeError:
-        result.unreadable = True
-        report(RowError(line + 1, None, "the file is not UTF-8"))
+        return layout.missing
     except csv.Error as error:
         result.unreadable = True
         report(RowError(line + 1, None, f"malformed CSV: {error}"))
+        return frozenset()
     finally:
         progress.update(result.rows, raw.tell(), final=True)
         text.close()
+
+
+# A column the file leaves out keeps an existing product's value (a new product gets the empty
+# cell's default, set when the row was read). A left-out currency is the store's, as always.
+_KEEP_COLUMN = {
+    "low_stock_threshold": (
+        "UPDATE import_rows r SET low_stock_threshold = s.low_stock_threshold "
+        "FROM inventory_stocklevel s WHERE s.product_id = r.product_id"
+    ),
+    **{
+        column: (
+            f"UPDATE import_rows r SET {column} = p.{column} "  # noqa: S608 (fixed names)
+            "FROM inventory_product p WHERE p.id = r.product_id"
+        )
+        for column in ("is_active", "description", "metadata")
+    },
+}
+
+
+def _keep_left_out_columns(cursor: Any, missing: frozenset[str]) -> None:
+    for column in sorted(missing & _KEEP_COLUMN.keys()):
+        cursor.execute(_KEEP_COLUMN[column])
 
 
 def _check_against_database(

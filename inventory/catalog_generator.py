@@ -1,7 +1,9 @@
 """A deterministic, realistic-looking catalog for samples, benchmarks and load tests.
 
 `write_catalog(out, products=N, seed=S)` always writes the same CSV for the same N and S (only
-Python's `random.Random(seed)` and fixed word lists are used).
+Python's `random.Random(seed)` and fixed word lists are used). SKUs are `<prefix><CODE>-<n>`
+(`HP-000001`); the same N and S give the same SKUs, so a second file meant to add products, not
+replace them, takes a `prefix` (`B-` → `B-HP-000001`); the rest of the file is unchanged.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import IO
 
@@ -235,7 +238,12 @@ SENTENCES = (
 )
 
 
-def _product(rng: random.Random, number: int) -> list[str]:
+# A prefix keeps SKUs valid (`services.SKU_PATTERN`: 1-64 letters, digits, '-' or '_', starting
+# alphanumeric); 48 characters leave room for the longest code (`BOOT-`) and number.
+PREFIX_PATTERN = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,47})?$")
+
+
+def _product(rng: random.Random, number: int, prefix: str = "") -> list[str]:
     leaf = LEAVES[number % len(LEAVES)]
     brand = rng.choice(leaf.brands)
     noun = rng.choice(leaf.nouns)
@@ -262,7 +270,7 @@ def _product(rng: random.Random, number: int) -> list[str]:
     threshold = rng.choice((0, 2, 5, 10))
     active = "false" if rng.random() < 0.03 else "true"
     return [
-        f"{leaf.code}-{number + 1:06d}",
+        f"{prefix}{leaf.code}-{number + 1:06d}",
         name,
         leaf.path,
         f"{price_cents // 100}.{price_cents % 100:02d}",
@@ -275,9 +283,14 @@ def _product(rng: random.Random, number: int) -> list[str]:
     ]
 
 
-def write_catalog(out: IO[str], *, products: int, seed: int) -> None:
+def write_catalog(out: IO[str], *, products: int, seed: int, prefix: str = "") -> None:
+    if not PREFIX_PATTERN.match(prefix):
+        raise ValueError(
+            "the SKU prefix must be at most 48 letters, digits, '-' or '_', starting with a "
+            "letter or digit"
+        )
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for number in range(products):
-        writer.writerow(_product(rng, number))
+        writer.writerow(_product(rng, number, prefix))

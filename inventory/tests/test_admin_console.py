@@ -367,7 +367,7 @@ def test_a_job_is_run_once_even_if_its_message_comes_twice(console, run_outbox):
 def test_an_upload_that_is_not_csv_is_rejected_with_its_reason(console):
     upload = SimpleUploadedFile("products.csv", b"\xff\xfe not utf-8")
     page = text(console.post(IMPORT, {"file": upload}, follow=True))
-    assert "<tr><td>2</td><td>—</td><td>the file is not UTF-8</td></tr>" in page
+    assert "<tr><td>1</td><td>—</td><td>the file is not UTF-8</td></tr>" in page  # its header
     assert "Nothing was imported: 1 problem." in page
     assert CatalogImportJob.objects.get().status == "rejected"
 

@@ -178,7 +178,7 @@ def test_stock_below_reserved_is_a_bad_row(tmp_path, make_product):
     ("content", "message"),
     [
         (b"", "line 1: the file is empty"),
-        (b"sku,name\nA,B\n", "line 1: the header must be"),
+        (b"sku,name\nA,B\n", 'line 1: missing column "category"'),
         (HEADER.encode() + b"\nA-1,Caf\xe9,Home,1,USD,1,0,true,,\n", "not UTF-8"),
     ],
 )

@@ -13,8 +13,10 @@ from inventory.catalog_csv import RowError, catalog_is_empty, import_catalog
 
 class Command(BaseCommand):
     help = (
-        "Import products from a catalog CSV (see API.md, 'Catalog CSV'). Every row is checked "
-        "first; if any is bad, every bad row is reported and nothing is written."
+        "Import products from a catalog CSV (see API.md, 'Catalog CSV'; columns by header "
+        "name, in any order). Every row is checked first; if any is bad, every bad row is "
+        "reported and nothing is written. On a catalog that has products, says first how many "
+        "of them the file changes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,8 +41,12 @@ class Command(BaseCommand):
             self.stdout.write("The catalog already has products; nothing imported.")
             return
         show_progress = not options["no_progress"] and sys.stderr.isatty()
+        # Products already there that the file may change: said before the summary, so that a
+        # file whose SKUs collide with the catalog's does not pass for a file of new products.
+        had_products = not catalog_is_empty()
 
         def on_error(error: RowError) -> None:
+            # The import ends the progress bar's line first (`\r`-redrawn on stderr).
             self.stderr.write(str(error))
 
         result = import_catalog(
@@ -54,6 +60,8 @@ class Command(BaseCommand):
                 f"{result.bad_rows} of {result.rows} rows are bad ({result.errors} problems); "
                 "nothing was imported."
             )
+        if had_products:
+            self.stdout.write(_changes_line(result.rows_changed))
         verb = "Would import" if options["dry_run"] else "Imported"
         self.stdout.write(
             self.style.SUCCESS(
@@ -63,3 +71,10 @@ class Command(BaseCommand):
                 f"{result.categories_created} new categories ({result.seconds:.2f} s)."
             )
         )
+
+
+def _changes_line(changed: int) -> str:
+    """How many existing products the file changes (catalog fields, stock or threshold)."""
+    if changed == 0:
+        return "This file changes no existing products."
+    return f"This file changes {changed:,} existing product{'s' if changed != 1 else ''}."
