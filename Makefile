@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+# The value a variable has for the app: the environment, else `.env` (as settings read them; an
+# empty value counts as unset). Usage: `$$($(ENV_VALUE) NAME)` in a recipe.
+ENV_VALUE := $(BIN)/python -c 'import os, sys, environ; environ.Env.read_env(".env"); print(os.environ.get(sys.argv[1], ""))'
 
 .PHONY: install run dev test lint typecheck pytest worker beat bench migrate bootstrap db-stop clean
 
@@ -14,6 +17,8 @@ $(BIN)/python:
 
 # Reinstall only when a requirements file changed.
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	@if [ -e $@ ]; then echo "Requirements changed: updating .venv…"; \
+	else echo "Installing dependencies into .venv (first run, about a minute)…"; fi
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -28,6 +33,10 @@ staticfiles/staticfiles.json: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 migrate: install .env
+	@if [ -z "$$($(ENV_VALUE) DATABASE_URL)" ]; then \
+	  echo "Database: no DATABASE_URL, so an embedded PostgreSQL in .data/postgres (started on" \
+	       "demand, kept between runs; \`make db-stop\` stops it, deleting .data/postgres resets it)"; \
+	fi
 	$(BIN)/python manage.py migrate --noinput
 
 bootstrap: migrate staticfiles/staticfiles.json
@@ -40,8 +49,22 @@ bootstrap: migrate staticfiles/staticfiles.json
 	@echo "  Health   http://127.0.0.1:$(PORT)/healthz  /readyz  /metrics"
 	@echo ""
 
+# With a broker (REDIS_URL or CELERY_BROKER_URL) tasks are queued, so a Celery worker and beat
+# start beside gunicorn and stop with it (Ctrl-C); without one, tasks run inside the web process.
 run: bootstrap
-	$(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
+	@if [ -n "$$($(ENV_VALUE) CELERY_BROKER_URL)$$($(ENV_VALUE) REDIS_URL)" ]; then \
+	  echo "Broker set (REDIS_URL): starting a Celery worker and beat beside the web server;" \
+	       "Ctrl-C stops all three."; \
+	  mkdir -p .data; \
+	  $(BIN)/celery -A config worker -Q critical,default,bulk --loglevel=INFO & worker=$$!; \
+	  $(BIN)/celery -A config beat --schedule .data/celerybeat-schedule --loglevel=INFO & beat=$$!; \
+	  trap 'kill $$worker $$beat 2>/dev/null; wait $$worker $$beat 2>/dev/null' EXIT; \
+	  trap 'exit 130' INT; trap 'exit 143' TERM; \
+	  $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
+	else \
+	  echo "No REDIS_URL: background tasks (emails, expiry, payments) run inside the web process."; \
+	  exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
+	fi
 
 dev: bootstrap
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)

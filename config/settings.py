@@ -7,7 +7,8 @@ variable is present: `DATABASE_URL` (else an embedded PostgreSQL under `.data/`)
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import django_stubs_ext
 from celery.schedules import crontab
@@ -124,32 +125,43 @@ TEMPLATES = [
     },
 ]
 
+
 # =============================================================================
 # Database: DATABASE_URL, else an embedded PostgreSQL started on demand under .data/
 # =============================================================================
-if env.str("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db("DATABASE_URL")}
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "common.embedded_postgres",
-            "NAME": "postgres",
-            "USER": "postgres",
-            "HOST": str(BASE_DIR / ".data" / "postgres"),
-        }
-    }
-# A read replica for the reports, and nothing else (reports/routers.py); unset: the primary.
-if env.str("DATABASE_REPLICA_URL", default=""):
-    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
-for _database in DATABASES.values():
-    if _database["ENGINE"] == "django.db.backends.postgresql":
+def _database(config: dict[str, Any]) -> dict[str, Any]:
+    """One DATABASES entry: persistent connections, checked before reuse, quick to give up."""
+    engine = config["ENGINE"]
+    if engine == "django.db.backends.postgresql":
         # The same backend with a health check that needs no round trip (common/postgresql).
-        _database["ENGINE"] = "common.postgresql"
-    _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    _database["CONN_HEALTH_CHECKS"] = True
-    _database.setdefault("OPTIONS", {})["connect_timeout"] = 5
+        engine = "common.postgresql"
+    return {
+        **config,
+        "ENGINE": engine,
+        "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {**config.get("OPTIONS", {}), "connect_timeout": 5},
+    }
+
+
+_EMBEDDED_POSTGRES = {
+    "ENGINE": "common.embedded_postgres",
+    "NAME": "postgres",
+    "USER": "postgres",
+    "HOST": str(BASE_DIR / ".data" / "postgres"),
+}
+DATABASES = {
+    "default": _database(
+        env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else _EMBEDDED_POSTGRES
+    ),
+    # A read replica for the reports, and nothing else (reports/routers.py); unset: the primary.
+    **(
+        {"replica": _database(env.db("DATABASE_REPLICA_URL"))}
+        if env.str("DATABASE_REPLICA_URL", default="")
+        else {}
+    ),
+}
 DATABASE_ROUTERS = ["reports.routers.ReportsRouter"]
-ATOMIC_REQUESTS = False
 
 # =============================================================================
 # Redis: three roles, three databases (README, "Redis"). REDIS_URL names the server; each role
@@ -162,15 +174,14 @@ def _redis_db(url: str, offset: int) -> str:
     """`url` with its database number moved up by `offset` (redis://host:6379/0 → …/1)."""
     if not url:
         return ""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     base = int(parts.path.strip("/") or 0)
     return urlunsplit(parts._replace(path=f"/{base + offset}"))
 
 
-# Broker: queued tasks must never be evicted (maxmemory-policy noeviction).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Broker: queued tasks must never be evicted (maxmemory-policy noeviction). Unset: eager Celery
+# (CELERY_BROKER_URL, in the Celery section below).
+_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # Cache: disposable, may evict anything (allkeys-lru).
 CACHE_URL = env.str("CACHE_URL", default=_redis_db(REDIS_URL, 1))
 # Throttle counters: short-lived keys with a TTL (volatile-ttl or allkeys-lru).
@@ -209,83 +220,20 @@ CACHES: dict[str, dict[str, object]] = {
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "shop.redis"
 
-# =============================================================================
-# Celery: broker on Redis, else tasks run eagerly in-process. Work queued after a commit goes
-# through the outbox (common/outbox.py): a row in PostgreSQL, relayed to the broker.
-# =============================================================================
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
-# No result backend: nothing reads task results, and a result write is one more Redis failure.
-CELERY_RESULT_BACKEND = None
-CELERY_TASK_IGNORE_RESULT = True
-# Eager mode (no Redis) behaves like a worker: a failing task is retried and logged, it does not
-# turn the request that queued it into a 500. Tests set this to True to see task bugs.
-CELERY_TASK_EAGER_PROPAGATES = False
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SERIALIZER = "json"
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing fails fast when the broker is down (one quick retry, not kombu's default of retrying
-# for `broker_connection_timeout`): the message waits in the outbox and no request waits on Redis.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "socket_connect_timeout": 1,
-    "socket_timeout": 5,
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.2,
-}
-# Queues by urgency: a flood of emails never delays expiry or payment outcomes.
-# Each queue has its own exchange and routing key: a message reaches exactly its one queue.
-CELERY_TASK_QUEUES = tuple(
-    Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("critical", "default", "bulk")
-)
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_DEFAULT_EXCHANGE = "default"
-CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
-CELERY_TASK_ROUTES = {
-    "common.outbox.relay_outbox": {"queue": "critical"},
-    "payments.tasks.*": {"queue": "critical"},
-    "orders.tasks.expire_unpaid_orders": {"queue": "critical"},
-    "common.outbox.purge_done_outbox_messages": {"queue": "bulk"},
-    "common.idempotency.purge_expired_idempotency_keys": {"queue": "bulk"},
-    "accounts.tasks.flush_expired_tokens": {"queue": "bulk"},
-    # A large catalog file imported from the console (inventory/bulk.py).
-    "inventory.tasks.run_catalog_import_job": {"queue": "bulk"},
-}
-# The outbox (common/outbox.py): how often beat relays what waits, when a message handed to the
-# broker but not run is handed over again, the retry backoff, and how long done rows are kept.
-OUTBOX_RELAY_INTERVAL_SECONDS = env.int("OUTBOX_RELAY_INTERVAL_SECONDS", default=10)
-OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", default=300)
-OUTBOX_RETRY_BASE_SECONDS = 10
-OUTBOX_RETRY_MAX_SECONDS = 600
-OUTBOX_KEEP_DONE_DAYS = 7
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "orders-expire-unpaid": {
-        "task": "orders.tasks.expire_unpaid_orders",
-        "schedule": crontab(minute="*"),
-    },
-    "outbox-relay": {
-        "task": "common.outbox.relay_outbox",
-        "schedule": timedelta(seconds=OUTBOX_RELAY_INTERVAL_SECONDS),
-    },
-    "outbox-purge-done": {
-        "task": "common.outbox.purge_done_outbox_messages",
-        "schedule": crontab(hour=3, minute=47),
-    },
-}
 
 # =============================================================================
 # Email: EMAIL_URL (smtp://, consolemail://, filemail:///path), else the console
 # =============================================================================
-_email_url = env.str("EMAIL_URL", default="consolemail://")
-_email = env.email_url_config(_email_url)
-if _email_url.startswith("filemail://"):
-    # The path as written: django-environ drops the leading "/" of filemail:///var/mail/shop.
-    _email_parts = urlsplit(_email_url)
-    _email["EMAIL_FILE_PATH"] = _email_parts.netloc + _email_parts.path or None
+def _email_config(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = env.email_url_config(url)
+    if url.startswith("filemail://"):
+        # The path as written: django-environ drops the leading "/" of filemail:///var/mail/shop.
+        parts = urlsplit(url)
+        return {**config, "EMAIL_FILE_PATH": parts.netloc + parts.path or None}
+    return config
+
+
+_email = _email_config(env.str("EMAIL_URL", default="consolemail://"))
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = _email.get("EMAIL_PORT", 25)
@@ -329,9 +277,8 @@ SIMPLE_JWT = {
 # REST framework, schema, errors
 # =============================================================================
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
-    ],
+    # simplejwt's authentication plus a suspension check on the user row it already loads.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -362,6 +309,9 @@ REST_FRAMEWORK = {
         "payment_method": env.str("THROTTLE_PAYMENT_METHOD", default="10/hour"),
         "payment_decline": env.str("THROTTLE_PAYMENT_DECLINE", default="5/hour"),
     },
+    # How many proxies in front of the app append to X-Forwarded-For. 0 (direct): throttles key
+    # on REMOTE_ADDR, so a forged X-Forwarded-For cannot buy fresh login or reset attempts.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -391,7 +341,38 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The shop's own icon at /favicon.ico (WHITENOISE_ROOT), the address browsers also ask for on
+    # every other page (ReDoc, the admin, the JSON API): no 404 for it anywhere.
+    "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
+    # Operations grouped in the order a client meets them: sign up, browse, buy, pay, report.
+    "TAGS": [
+        {
+            "name": "auth",
+            "description": "Register, verify the email, sign in (a JWT pair), refresh, sign out, "
+            "change or reset the password.",
+        },
+        {"name": "users", "description": "Your profile (`/users/me/`); staff manage accounts."},
+        {"name": "categories", "description": "The catalog's category tree; staff edit it."},
+        {
+            "name": "products",
+            "description": "The catalog: search, filter, read; staff create products, adjust "
+            "their stock and upload images.",
+        },
+        {"name": "inventory", "description": "Staff: products at or below their reorder level."},
+        {"name": "stock-movements", "description": "Staff: the ledger of every stock change."},
+        {"name": "cart", "description": "Your cart: add, change and remove items."},
+        {
+            "name": "orders",
+            "description": "Check out the cart into an order, pay it, cancel it; staff ship, "
+            "deliver and refund.",
+        },
+        {
+            "name": "payment-methods",
+            "description": "Saved cards (the test gateway's cards: README, Payments).",
+        },
+        {"name": "payments", "description": "Payment attempts, and the gateways' webhooks."},
+        {"name": "reports", "description": "Staff analytics: sales, top products, inventory."},
+    ],
     # ReDoc's bundle with its one outside request (the Redocly logo) removed, served at
     # /api/redoc/bundles/redoc.standalone.js (common/security.py): the docs load from this server.
     "REDOC_DIST": "/api/redoc",
@@ -408,6 +389,8 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERRORS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
+        # Order and event statuses share one enum.
+        "OrderStatusEnum": "orders.models.OrderStatus.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
@@ -417,11 +400,11 @@ SPECTACULAR_SETTINGS = {
 # =============================================================================
 # With DEBUG (`make dev`) and no list given, the usual local front-end dev servers (Next.js,
 # Vite) may call the API; production names its origins exactly.
-LOCAL_FRONTEND_ORIGINS = [
+_LOCAL_FRONTEND_ORIGINS = [
     f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173)
 ]
 CORS_ALLOWED_ORIGINS = env.list(
-    "CORS_ALLOWED_ORIGINS", default=LOCAL_FRONTEND_ORIGINS if DEBUG else []
+    "CORS_ALLOWED_ORIGINS", default=_LOCAL_FRONTEND_ORIGINS if DEBUG else []
 )
 CORS_ALLOW_ALL_ORIGINS = False
 CORS_URLS_REGEX = r"^/api/.*$"
@@ -439,10 +422,9 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID", "Idempotent-Replayed", "Retry-After"]
 # =============================================================================
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
+# Files served at the site root as they are (no collectstatic): /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "common" / "static" / "root"
+# (STORAGES, for static files and uploads alike: under Media below.)
 
 # =============================================================================
 # Security: production switches come from the environment (see README, "Deploying")
@@ -454,8 +436,11 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-if env.bool("USE_X_FORWARDED_PROTO", default=False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("USE_X_FORWARDED_PROTO", default=False)
+    else None
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -486,6 +471,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
         "pgserver": {"level": "WARNING"},
+        # The stripe package logs each API call at INFO (and request bodies at DEBUG).
+        "stripe": {"level": "WARNING"},
     },
 }
 
@@ -521,22 +508,14 @@ PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="test")
 # =============================================================================
 # Accounts: authentication that honours suspension at once; client IP for throttles
 # =============================================================================
-# simplejwt's authentication plus a suspension check on the user row it already loads.
-REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["accounts.authentication.JWTAuthentication"]
-# How many proxies in front of the app append to X-Forwarded-For. 0 (direct): throttles key on
-# REMOTE_ADDR, so a forged X-Forwarded-For cannot buy fresh login or reset attempts.
-REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
-# Expired refresh tokens (and their blacklist rows) are useless: forget them nightly.
+# (Suspension-aware JWT authentication and NUM_PROXIES: REST_FRAMEWORK above. Expired refresh
+# tokens are flushed nightly: CELERY_BEAT_SCHEDULE below.)
 # The admin door (accounts/admin_site.py): staff and admins may turn on TOTP two-factor sign-in
 # in the admin (/admin/two-factor/); ADMIN_2FA_REQUIRED makes it mandatory for them (whoever has
 # no device is sent there before any other admin page). `check --deploy` warns while it is off.
 ADMIN_2FA_REQUIRED = env.bool("ADMIN_2FA_REQUIRED", default=False)
 OTP_TOTP_ISSUER = "Shop admin"  # the account's name in the authenticator app
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # never show a device's key in the admin
-CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
-    "task": "accounts.tasks.flush_expired_tokens",
-    "schedule": crontab(hour=3, minute=17),
-}
 
 
 # =============================================================================
@@ -574,17 +553,6 @@ PAYMENT_RECONCILE_AFTER_SECONDS = env.int("PAYMENT_RECONCILE_AFTER_SECONDS", def
 PAYMENT_RECONCILE_INTERVAL_SECONDS = env.int("PAYMENT_RECONCILE_INTERVAL_SECONDS", default=60)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
-# The stripe package logs each API call at INFO (and request bodies at DEBUG): keep it quiet.
-LOGGING["loggers"]["stripe"] = {"level": "WARNING"}  # type: ignore[index]
-CELERY_BEAT_SCHEDULE["payments-reconcile-pending"] = {
-    "task": "payments.tasks.reconcile_pending_payments",
-    "schedule": timedelta(seconds=PAYMENT_RECONCILE_INTERVAL_SECONDS),
-}
-CELERY_BEAT_SCHEDULE["orders-reconcile-payments"] = {
-    "task": "orders.tasks.reconcile_order_payments",
-    "schedule": timedelta(seconds=PAYMENT_RECONCILE_INTERVAL_SECONDS),
-}
-CELERY_TASK_ROUTES["orders.tasks.reconcile_order_payments"] = {"queue": "critical"}
 
 
 # =============================================================================
@@ -594,37 +562,11 @@ CELERY_TASK_ROUTES["orders.tasks.reconcile_order_payments"] = {"queue": "critica
 # invalidates them all at once. 0 turns the cache off.
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
 
-# Gunicorn and the first admin (read by config/gunicorn.conf.py and `manage.py bootstrap`).
-PORT = env.int("PORT", default=8000)
-WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
-
-# =============================================================================
-# Orders: unpaid-order expiry (in the beat schedule above) and Idempotency-Key storage
-# =============================================================================
-# Tasks outside a tasks.py (the idempotency purge, the outbox relay) that autodiscovery misses.
-CELERY_IMPORTS = ("common.idempotency", "common.outbox")
-# Order and event statuses share one enum in the OpenAPI schema.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],  # type: ignore[dict-item]
-    "OrderStatusEnum": "orders.models.OrderStatus.choices",
-}
-CELERY_BEAT_SCHEDULE["idempotency-purge-expired"] = {
-    "task": "common.idempotency.purge_expired_idempotency_keys",
-    "schedule": crontab(minute="17"),
-}
-
 # =============================================================================
 # Reports: staff analytics (reports/), daily rollups, cache, and the /metrics door
 # =============================================================================
 # Seconds a report response is cached; a new succeeded payment invalidates it at once.
 REPORTS_CACHE_SECONDS = env.int("REPORTS_CACHE_SECONDS", default=60)
-# Beat's crontab entries are in the store's time zone (the nightly rollup runs after its midnight).
-CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE["reports-rollup-recent-days"] = {
-    "task": "reports.tasks.rollup_recent_days",
-    "schedule": crontab(hour=0, minute=20),
-}
-CELERY_TASK_ROUTES["reports.tasks.*"] = {"queue": "bulk"}
 # /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; while it is unset, only to
 # 127.0.0.1 and ::1 (API.md, "Outside /api/v1/").
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -643,27 +585,32 @@ MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 # the bucket's (or AWS_S3_CUSTOM_DOMAIN's, a CDN), unsigned: the bucket must allow public reads
 # of its objects.
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
-if AWS_STORAGE_BUCKET_NAME:
-    STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {  # type: ignore[dict-item]
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
-            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
-            "custom_domain": env.str("AWS_S3_CUSTOM_DOMAIN", default="") or None,
-            # `path` for MinIO and most S3-compatible services (http://host:9000/bucket/key).
-            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
-            "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=False),
-            "file_overwrite": True,  # names are unique; a rendition rerun writes the same bytes
-            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
-        },
-    }
+_S3_STORAGE = {
+    "BACKEND": "storages.backends.s3.S3Storage",
+    "OPTIONS": {
+        "bucket_name": AWS_STORAGE_BUCKET_NAME,
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+        "custom_domain": env.str("AWS_S3_CUSTOM_DOMAIN", default="") or None,
+        # `path` for MinIO and most S3-compatible services (http://host:9000/bucket/key).
+        "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+        "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=False),
+        "file_overwrite": True,  # names are unique; a rendition rerun writes the same bytes
+        "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+    },
+}
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": (
+        _S3_STORAGE
+        if AWS_STORAGE_BUCKET_NAME
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Uploads larger than this go to a temporary file, not memory (Django's default handlers). The
 # 2.5 MB body limit (DATA_UPLOAD_MAX_MEMORY_SIZE) counts form fields, not files: images may be up
 # to 10 MB (inventory.images.IMAGE_MAX_BYTES, checked from Content-Length before parsing).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-CELERY_TASK_ROUTES["inventory.tasks.make_image_renditions"] = {"queue": "bulk"}
-CELERY_TASK_ROUTES["inventory.tasks.delete_image_files"] = {"queue": "bulk"}
 
 # =============================================================================
 # Catalog HTTP caching: public catalog reads are cacheable by browsers and CDNs (API.md)
@@ -673,3 +620,102 @@ CELERY_TASK_ROUTES["inventory.tasks.delete_image_files"] = {"queue": "bulk"}
 # current ETag answers 304 without reading the database. Staff reads and every other
 # authenticated response say `Cache-Control: no-store` (common.middleware).
 CATALOG_HTTP_MAX_AGE = env.int("CATALOG_HTTP_MAX_AGE", default=60)
+
+# =============================================================================
+# Celery: broker on Redis, else tasks run eagerly in-process. Work queued after a commit goes
+# through the outbox (common/outbox.py): a row in PostgreSQL, relayed to the broker. Last in the
+# file: its routes and beat schedule name every app's tasks and intervals.
+# =============================================================================
+CELERY_TASK_ALWAYS_EAGER = not _BROKER_URL
+CELERY_BROKER_URL = _BROKER_URL or "memory://"
+# No result backend: nothing reads task results, and a result write is one more Redis failure.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# Eager mode (no Redis) behaves like a worker: a failing task is retried and logged, it does not
+# turn the request that queued it into a 500. Tests set this to True to see task bugs.
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing fails fast when the broker is down (one quick retry, not kombu's default of retrying
+# for `broker_connection_timeout`): the message waits in the outbox and no request waits on Redis.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# Queues by urgency: a flood of emails never delays expiry or payment outcomes.
+# Each queue has its own exchange and routing key: a message reaches exactly its one queue.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("critical", "default", "bulk")
+)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_EXCHANGE = "default"
+CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
+CELERY_TASK_ROUTES = {
+    "common.outbox.relay_outbox": {"queue": "critical"},
+    "payments.tasks.*": {"queue": "critical"},
+    "orders.tasks.expire_unpaid_orders": {"queue": "critical"},
+    "common.outbox.purge_done_outbox_messages": {"queue": "bulk"},
+    "common.idempotency.purge_expired_idempotency_keys": {"queue": "bulk"},
+    "accounts.tasks.flush_expired_tokens": {"queue": "bulk"},
+    # A large catalog file imported from the console (inventory/bulk.py).
+    "inventory.tasks.run_catalog_import_job": {"queue": "bulk"},
+    "orders.tasks.reconcile_order_payments": {"queue": "critical"},
+    "reports.tasks.*": {"queue": "bulk"},
+    # Product image renditions and deletions (inventory/images.py).
+    "inventory.tasks.make_image_renditions": {"queue": "bulk"},
+    "inventory.tasks.delete_image_files": {"queue": "bulk"},
+}
+# Tasks outside a tasks.py (the idempotency purge, the outbox relay) that autodiscovery misses.
+CELERY_IMPORTS = ("common.idempotency", "common.outbox")
+# The outbox (common/outbox.py): how often beat relays what waits, when a message handed to the
+# broker but not run is handed over again, the retry backoff, and how long done rows are kept.
+OUTBOX_RELAY_INTERVAL_SECONDS = env.int("OUTBOX_RELAY_INTERVAL_SECONDS", default=10)
+OUTBOX_REDELIVER_AFTER_SECONDS = env.int("OUTBOX_REDELIVER_AFTER_SECONDS", default=300)
+OUTBOX_RETRY_BASE_SECONDS = 10
+OUTBOX_RETRY_MAX_SECONDS = 600
+OUTBOX_KEEP_DONE_DAYS = 7
+# Beat's crontab entries are in the store's time zone (the nightly rollup runs after its midnight).
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "orders-expire-unpaid": {
+        "task": "orders.tasks.expire_unpaid_orders",
+        "schedule": crontab(minute="*"),
+    },
+    "outbox-relay": {
+        "task": "common.outbox.relay_outbox",
+        "schedule": timedelta(seconds=OUTBOX_RELAY_INTERVAL_SECONDS),
+    },
+    "outbox-purge-done": {
+        "task": "common.outbox.purge_done_outbox_messages",
+        "schedule": crontab(hour=3, minute=47),
+    },
+    # Expired refresh tokens (and their blacklist rows) are useless: forget them nightly.
+    "accounts-flush-expired-tokens": {
+        "task": "accounts.tasks.flush_expired_tokens",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "payments-reconcile-pending": {
+        "task": "payments.tasks.reconcile_pending_payments",
+        "schedule": timedelta(seconds=PAYMENT_RECONCILE_INTERVAL_SECONDS),
+    },
+    "orders-reconcile-payments": {
+        "task": "orders.tasks.reconcile_order_payments",
+        "schedule": timedelta(seconds=PAYMENT_RECONCILE_INTERVAL_SECONDS),
+    },
+    "idempotency-purge-expired": {
+        "task": "common.idempotency.purge_expired_idempotency_keys",
+        "schedule": crontab(minute="17"),
+    },
+    "reports-rollup-recent-days": {
+        "task": "reports.tasks.rollup_recent_days",
+        "schedule": crontab(hour=0, minute=20),
+    },
+}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from ..models import User
@@ -88,6 +89,20 @@ class RegistrationAcceptedOutputSerializer(serializers.Serializer[dict[str, Any]
 # --- input -----------------------------------------------------------------------------------
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Register",
+            value={
+                "email": "ada@example.com",
+                "password": "correct-horse-battery-staple",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+            },
+            request_only=True,
+        )
+    ]
+)
 class RegisterInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
     password = _password_field()
@@ -99,6 +114,15 @@ class VerifyEmailInputSerializer(StrictInputSerializer):
     token = serializers.CharField(max_length=512)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Sign in",
+            value={"email": "ada@example.com", "password": "correct-horse-battery-staple"},
+            request_only=True,
+        )
+    ]
+)
 class TokenObtainInputSerializer(StrictInputSerializer):
     # A CharField, not an EmailField: any wrong login gets the same 401, malformed or not.
     email = serializers.CharField(max_length=254)

@@ -104,7 +104,7 @@ def routed_queue(task: str) -> str:
 
 
 def test_every_variable_in_dot_env_reaches_the_app_containers(services):
-    known = settings_variables() | {"HOST", "PORT", "FLOWER_BASIC_AUTH"}
+    known = settings_variables() | {"HOST", "PORT", "WEB_CONCURRENCY", "FLOWER_BASIC_AUTH"}
     for name in APP_SERVICES:
         service = services[name]
         assert ".env" in env_files(service), f"{name} does not read .env (env_file)"

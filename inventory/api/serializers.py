@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from common.exceptions import BIGINT_MAX, INTEGER_MAX
@@ -143,6 +143,24 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     return validate_metadata(metadata)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Create a product",
+            value={
+                "sku": "MUG-CERAMIC-350",
+                "name": "Ceramic mug, 350 ml",
+                "description": "Stoneware mug, dishwasher safe.",
+                "category": 1,
+                "price_cents": 1290,
+                "metadata": {"color": "white", "capacity_ml": 350},
+                "is_active": True,
+                "low_stock_threshold": 10,
+            },
+            request_only=True,
+        )
+    ]
+)
 class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
     sku = serializers.CharField(max_length=64, validators=[_as_field_error(validate_sku)])
     name = serializers.CharField(max_length=200)

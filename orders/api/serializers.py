@@ -4,7 +4,7 @@ import re
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from common.exceptions import BIGINT_MAX
@@ -73,6 +73,25 @@ class ShippingAddressSerializer(serializers.Serializer[Any]):
         return value.upper()
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Check out the cart",
+            value={
+                "shipping_address": {
+                    "name": "Ada Lovelace",
+                    "line1": "Friedrichstraße 123",
+                    "line2": "3rd floor",
+                    "city": "Berlin",
+                    "postal_code": "10117",
+                    "country": "DE",
+                },
+                "note": "Please leave the parcel with the concierge.",
+            },
+            request_only=True,
+        )
+    ]
+)
 class OrderPlaceInputSerializer(serializers.Serializer[Any]):
     shipping_address = ShippingAddressSerializer()
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
@@ -249,6 +268,20 @@ class OrderPayInputSerializer(serializers.Serializer[dict[str, Any]]):
     payment_method = serializers.UUIDField(help_text="One of your saved payment methods.")
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Full refund, units back on hand",
+            value={"restock": True, "reason": "Customer returned the parcel unopened."},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "Partial refund",
+            value={"amount_cents": 1500, "restock": False, "reason": "Damaged in transit."},
+            request_only=True,
+        ),
+    ]
+)
 class OrderRefundInputSerializer(serializers.Serializer[dict[str, Any]]):
     amount_cents = serializers.IntegerField(
         min_value=1,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from payments.cards import (
@@ -67,6 +68,42 @@ class BillingDetailsSerializer(serializers.Serializer[dict[str, Any]]):
     address = BillingAddressSerializer(required=False)
 
 
+def _test_card(title: str, number: str, description: str) -> OpenApiExample:
+    """A card the test gateway answers by number (README, "Payments")."""
+    return OpenApiExample(
+        title,
+        description=description,
+        value={
+            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+            "billing_details": {"name": "Ada Lovelace", "address": {"country": "DE"}},
+            "is_default": True,
+        },
+        request_only=True,
+    )
+
+
+@extend_schema_serializer(
+    examples=[
+        _test_card("Test card: succeeds", "4242424242424242", "Every payment succeeds."),
+        _test_card("Test card: declined", "4000000000000002", "Payments fail: `card_declined`."),
+        _test_card(
+            "Test card: insufficient funds",
+            "4000000000009995",
+            "Payments fail: `insufficient_funds`.",
+        ),
+        _test_card(
+            "Test card: processing error",
+            "4000000000000119",
+            "Payments fail: `processing_error`.",
+        ),
+        OpenApiExample(
+            "Stripe token",
+            description="With `PAYMENT_GATEWAY=stripe`: a PaymentMethod made by Stripe.js.",
+            value={"token": "pm_card_visa"},
+            request_only=True,
+        ),
+    ]
+)
 class PaymentMethodCreateInputSerializer(serializers.Serializer[dict[str, Any]]):
     card = CardInputSerializer(required=False)
     token = serializers.CharField(required=False, max_length=255)

@@ -1,4 +1,4 @@
-"""Create the first admin when none exists (used by `make run`)."""
+"""Create the first admin when none exists, else name the first one (used by `make run`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import os
 
-        if User.objects.filter(role=User.Role.ADMIN).exists():
+        admin = User.objects.filter(role=User.Role.ADMIN).order_by("pk").first()
+        if admin is not None:
+            self.stdout.write(
+                f"Admin: {admin.email} (reset its password with: "
+                f".venv/bin/python manage.py changepassword {admin.email})"
+            )
             return
         email = os.environ.get("DJANGO_SUPERUSER_EMAIL") or "admin@example.com"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
