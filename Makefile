@@ -62,7 +62,8 @@ run: bootstrap
 	  trap 'exit 130' INT; trap 'exit 143' TERM; \
 	  $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
 	else \
-	  echo "No REDIS_URL: background tasks (emails, expiry, payments) run inside the web process."; \
+	  echo "No REDIS_URL: queued work (emails, payment events) runs inside the web process;" \
+	       "scheduled work (expiring unpaid orders, reconciliation) needs REDIS_URL and runs then."; \
 	  exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
 	fi
 

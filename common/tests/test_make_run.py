@@ -50,7 +50,7 @@ def test_run_names_the_embedded_database_and_starts_the_workers_with_a_broker():
     assert "Ctrl-C stops all three" in out
     assert "gunicorn -c config/gunicorn.conf.py config.wsgi" in out
     # Without one, it says where tasks run instead.
-    assert "No REDIS_URL: background tasks" in out
+    assert "No REDIS_URL: queued work" in out
 
 
 @pytest.mark.django_db
