@@ -44,7 +44,9 @@ def trace_records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.L
 def test_a_success_line_holds_neither_a_large_argument_nor_a_large_result(caplog):
     caplog.set_level(logging.INFO, logger="celery.app.trace")
     result = echo.apply(kwargs={"context": {"body": BIG}})
-    assert result.result["context"]["body"] == BIG  # the task itself is untouched
+    returned = result.result
+    assert isinstance(returned, dict)
+    assert returned["context"]["body"] == BIG  # the task itself is untouched
     (record,) = trace_records(caplog, "succeeded in")
     message = record.getMessage()
     assert message.startswith("Task common.tests.test_task_logging.echo[")
