@@ -100,7 +100,7 @@ def client_ip(request: Any) -> str | None:
     `X-Forwarded-For`). Works with Django's request and DRF's."""
     try:
         return _ident.get_ident(request) or None
-    except Exception:
+    except Exception:  # noqa: BLE001 (fail open: logged, never raised)
         return None
 
 
@@ -136,7 +136,7 @@ def security_event(
     try:
         record = _record_fields(event, request=request, user=user, fields=fields)
         request_id = request_id_var.get() or _request_id_of(request)
-    except Exception:
+    except Exception:  # noqa: BLE001 (fail open: logged, never raised)
         _failures.warning("security event not recorded", exc_info=True)
         return
 
@@ -146,7 +146,7 @@ def security_event(
     if on_commit:
         try:
             transaction.on_commit(emit, robust=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 (fail open: logged, never raised)
             _failures.warning("security event not recorded", exc_info=True)
     else:
         emit()
@@ -180,7 +180,7 @@ def _emit(event: str, record: dict[str, Any], request_id: str | None) -> None:
     try:
         level = logging.WARNING if event in WARNING_EVENTS else logging.INFO
         logger.log(level, event, extra=record)
-    except Exception:
+    except Exception:  # noqa: BLE001 (fail open: logged, never raised)
         _failures.warning("security event not logged", exc_info=True)
     finally:
         if token is not None:
@@ -193,7 +193,7 @@ def _zero_known_events() -> None:
     for event in EVENTS:
         try:
             metrics.SECURITY_EVENTS.labels(event=event)
-        except Exception:  # a metrics directory that cannot be written: counted later, or never
+        except Exception:  # noqa: BLE001 (a metrics directory that cannot be written: counted later, or never)
             _failures.warning("metric update failed", exc_info=True)
 
 

@@ -467,6 +467,6 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-        except Exception:  # noqa: S110 - Django may not be set up yet
+        except Exception:  # noqa: BLE001, S110 (Django may not be set up yet)
             pass
         _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -120,7 +120,7 @@ def _hand_over(
         try:
             _publish(task_name=task_name, kwargs=kwargs, message_id=message_id)
             return
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (fail open: logged, never raised)
             _broker_backoff["until"] = time.monotonic() + BROKER_BACKOFF_SECONDS
             outage_logger.warning(
                 "broker unreachable; messages wait in the outbox",
@@ -131,7 +131,7 @@ def _hand_over(
     try:
         with connection.cursor() as cursor:
             cursor.execute(_UNMARK, [message_id, marked_at])
-    except Exception as error:  # the database is gone too: redelivered after the delay
+    except Exception as error:  # noqa: BLE001 (the database is gone too: redelivered after the delay)
         outage_logger.warning(
             "could not give a message back to the relay; it is redelivered later",
             extra={"message_id": str(message_id), "error": repr(error)},
@@ -160,7 +160,7 @@ def relay_messages(*, ids: Sequence[UUID] | None = None, limit: int = 500) -> in
     for position, (message_id, task_name, kwargs) in enumerate(claimed):
         try:
             _publish(task_name=task_name, kwargs=kwargs, message_id=message_id)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (fail open: logged, never raised)
             _broker_backoff["until"] = time.monotonic() + BROKER_BACKOFF_SECONDS
             unsent = [row[0] for row in claimed[position:]]
             OutboxMessage.objects.filter(pk__in=unsent, relayed_at=now).update(relayed_at=None)
@@ -370,7 +370,7 @@ class OutboxTask(Task[Any, Any]):
         except Retry:
             _release(message_id)  # Celery's own retry brings it back under the same id
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (fail open: logged, never raised)
             _record_failure(
                 message_id,
                 task_name=self.name,
@@ -401,7 +401,7 @@ class OutboxCollector:
 
         try:
             backlog = outbox_backlog()
-        except Exception:  # the database is down: /readyz says so; no gauge rather than a 500
+        except Exception:  # noqa: BLE001 (the database is down: /readyz says so; no gauge rather than a 500)
             return []
         return [
             GaugeMetricFamily(f"shop_outbox_{key}", text, value=backlog[key])

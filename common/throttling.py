@@ -40,7 +40,7 @@ class FailOpenMixin:
     def allow_request(self, request: Request, view: APIView) -> bool:
         try:
             return super().allow_request(request, view)  # type: ignore[misc,no-any-return]
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (fail open: logged, never raised)
             logger.warning(
                 "throttle store unreachable; letting requests through",
                 extra={"scope": getattr(self, "scope", None), "error": repr(error)},
@@ -132,7 +132,7 @@ class FailureLimit:
                     raise Throttled(wait=max(1, math.ceil((window + 1) * seconds - now)))
         except Throttled:
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (fail open: logged, never raised)
             attempt.release()
             logger.warning(
                 "throttle store unreachable; letting requests through",

@@ -132,7 +132,7 @@ def image_clean(upload: IO[bytes]) -> CleanedImage:
             image = Image.open(upload, formats=list(FORMATS))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InvalidImage(_too_many_pixels()) from None
-        except Exception:  # UnidentifiedImageError and whatever a broken header raises
+        except Exception:  # noqa: BLE001 (UnidentifiedImageError and whatever a broken header raises)
             raise InvalidImage("The file is not a JPEG, PNG or WebP image.") from None
         with image:
             image_format = str(image.format)
@@ -144,7 +144,7 @@ def image_clean(upload: IO[bytes]) -> CleanedImage:
                 cleaned = ImageOps.exif_transpose(image)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                 raise InvalidImage(_too_many_pixels()) from None
-            except Exception as error:  # truncated, corrupt: whatever the decoder says
+            except Exception as error:  # noqa: BLE001 (truncated, corrupt: whatever the decoder says)
                 logger.info("image upload refused", extra={"error": repr(error)})
                 raise InvalidImage("The image is truncated or corrupt.") from None
     cleaned.info = {key: cleaned.info[key] for key in KEPT_INFO if key in cleaned.info}

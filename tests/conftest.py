@@ -43,7 +43,7 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: floa
     while True:
         try:
             result = check()
-        except Exception as error:  # not there yet (a refused connection, a missing row)
+        except Exception as error:  # noqa: BLE001 (not there yet (a refused connection, a missing row))
             last_error = error
         else:
             if result:
