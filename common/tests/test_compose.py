@@ -235,7 +235,7 @@ def test_make_worker_consumes_every_queue():
 
 def test_each_task_reaches_only_the_queue_its_route_names():
     """With separate workers per queue, a message copied into two queues runs twice."""
-    from config.celery import app
+    from celery import current_app as app  # the project's (config/celery.py), above common
 
     app.loader.import_default_modules()
     tasks = sorted(name for name in app.tasks if not name.startswith("celery."))

@@ -26,19 +26,6 @@ def test_docs_pages_load_only_local_assets(api_client, path):
     assert not re.search(r"https?://", html), "the page names an absolute URL"
 
 
-@pytest.mark.urls("common.tests.urls")
-def test_schema_is_openapi_3_with_the_bearer_scheme(api_client):
-    response = api_client.get("/api/schema/?format=json")
-    assert response.status_code == 200
-    schema = response.json()
-    assert schema["openapi"].startswith("3.")
-    assert schema["components"]["securitySchemes"]["jwtAuth"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-    }
-
-
 def test_schema_is_yaml_by_default(api_client):
     response = api_client.get("/api/schema/")
     assert response.status_code == 200
@@ -57,7 +44,7 @@ def test_admin_login_page_renders_with_its_css(client):
 
 
 def test_metrics_are_exported(api_client, settings):
-    """To this host without a token (the door itself: common/tests/test_metrics.py)."""
+    """To this host without a token (the door itself: tests/test_metrics.py)."""
     settings.METRICS_TOKEN = ""
     api_client.get("/healthz")
     response = api_client.get("/metrics", REMOTE_ADDR="127.0.0.1")

@@ -1,17 +1,14 @@
 """`make run` says what it is doing: the first install, where the embedded PostgreSQL lives,
-which admin exists and how to reset its password, and whether background tasks get a worker.
-The recipes are read with `make -n` (nothing runs); no server is started here."""
+that it makes sure of an admin (what `ensure_admin` says: accounts/tests/test_ensure_admin.py), and
+whether background tasks get a worker. The recipes are read with `make -n` (nothing runs); no
+server is started here."""
 
-import io
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
-
-from accounts.models import User
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -51,17 +48,3 @@ def test_run_names_the_embedded_database_and_starts_the_workers_with_a_broker():
     assert "gunicorn -c config/gunicorn.conf.py config.wsgi" in out
     # Without one, it says where tasks run instead.
     assert "No REDIS_URL: queued work" in out
-
-
-@pytest.mark.django_db
-def test_ensure_admin_names_the_existing_admin_and_the_reset_command(monkeypatch):
-    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "owner@example.com")
-    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-admin-password")
-    call_command("ensure_admin", stdout=io.StringIO())
-    out = io.StringIO()
-    call_command("ensure_admin", stdout=out)
-    assert out.getvalue().strip() == (
-        "Admin: owner@example.com (reset its password with: "
-        ".venv/bin/python manage.py changepassword owner@example.com)"
-    )
-    assert User.objects.count() == 1

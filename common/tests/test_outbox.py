@@ -202,7 +202,7 @@ def test_done_messages_are_purged_after_a_week():
 
 @override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
 def test_queues_are_routed_by_urgency():
-    from config.celery import app
+    from celery import current_app as app  # the project's (config/celery.py), above common
 
     routes = {
         "payments.tasks.deliver_payment_event": "critical",

@@ -1,4 +1,3 @@
-import io
 import shutil
 import uuid
 from pathlib import Path
@@ -6,9 +5,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
-from django.core.management import call_command
-
-from accounts.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -27,30 +23,6 @@ def test_cors_allows_only_listed_origins(api_client, settings):
     assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
     assert "Access-Control-Allow-Origin" not in other
     assert "X-Request-ID" in allowed["Access-Control-Expose-Headers"]
-
-
-def test_ensure_admin_creates_one_admin_once(monkeypatch):
-    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "Boss@Example.com")
-    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-admin-password")
-    out = io.StringIO()
-    call_command("ensure_admin", stdout=out)
-    call_command("ensure_admin", stdout=out)
-    admin = User.objects.get()
-    assert admin.role == User.Role.ADMIN
-    assert admin.is_staff
-    assert admin.is_superuser
-    assert admin.check_password("a-long-admin-password")
-    assert out.getvalue().count("Created the first admin") == 1
-    assert "a-long-admin-password" not in out.getvalue()
-
-
-def test_ensure_admin_prints_a_generated_password_once(monkeypatch):
-    monkeypatch.delenv("DJANGO_SUPERUSER_EMAIL", raising=False)
-    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
-    out = io.StringIO()
-    call_command("ensure_admin", stdout=out)
-    password = out.getvalue().split("(shown once): ")[1].strip()
-    assert User.objects.get(email="admin@example.com").check_password(password)
 
 
 def test_embedded_postgres_starts_on_demand():

@@ -190,19 +190,6 @@ def test_a_never_stocked_product_can_be_deleted(console, make_product):
     assert not Product.objects.filter(pk=product.pk).exists()
 
 
-def test_a_product_on_an_order_cannot_be_deleted(console, customer, product):
-    from orders.services import cart_item_add, order_place
-    from orders.tests.conftest import ADDRESS
-
-    cart_item_add(user=customer, product_id=product.pk, quantity=1)
-    order_place(user=customer, shipping_address=ADDRESS)
-    assert f"{PRODUCTS}{product.pk}/delete/" not in text(
-        console.get(f"{PRODUCTS}{product.pk}/change/")
-    )
-    assert console.post(f"{PRODUCTS}{product.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert Product.objects.filter(pk=product.pk).exists()
-
-
 def test_the_list_offers_no_bulk_delete(console, product):
     page = text(console.get(PRODUCTS))
     assert 'value="delete_selected"' not in page

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-pytestmark = [pytest.mark.urls("common.tests.urls"), pytest.mark.django_db]
+pytestmark = [pytest.mark.urls("tests.urls"), pytest.mark.django_db]
 
 
 def only_error(response, status: int):

@@ -26,9 +26,9 @@ from orders.models import CartItem, Order
 from orders.services import cart_item_add
 from orders.tests.conftest import ADDRESS
 
-pytestmark = [pytest.mark.urls("common.tests.urls"), pytest.mark.django_db]
+pytestmark = [pytest.mark.urls("tests.urls"), pytest.mark.django_db]
 
-ECHO = "/api/v1/_test/validate/"  # AllowAny; `{"quantity": int >= 1}` (common/tests/urls.py)
+ECHO = "/api/v1/_test/validate/"  # AllowAny; `{"quantity": int >= 1}` (tests/urls.py)
 PRODUCTS = "/api/v1/products/"
 
 

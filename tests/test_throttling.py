@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.throttling import SimpleRateThrottle
 
-pytestmark = [pytest.mark.urls("common.tests.urls"), pytest.mark.django_db]
+pytestmark = [pytest.mark.urls("tests.urls"), pytest.mark.django_db]
 
 
 def test_anonymous_rate_limit_gives_429_with_retry_after(api_client, monkeypatch):

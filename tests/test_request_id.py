@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.urls("common.tests.urls"), pytest.mark.django_db]
+pytestmark = [pytest.mark.urls("tests.urls"), pytest.mark.django_db]
 
 
 def test_request_id_is_echoed(api_client):

@@ -15,12 +15,12 @@ from config.celery import TASK_LOG_REPR_MAX, app
 BIG = "x" * 8_000
 
 
-@app.task(name="common.tests.test_task_logging.echo")
+@app.task(name="tests.test_task_logging.echo")
 def echo(**kwargs: Any) -> dict[str, Any]:
     return kwargs
 
 
-@app.task(name="common.tests.test_task_logging.fail")
+@app.task(name="tests.test_task_logging.fail")
 def fail(**kwargs: Any) -> None:
     raise ValueError("boom")
 
@@ -49,7 +49,7 @@ def test_a_success_line_holds_neither_a_large_argument_nor_a_large_result(caplog
     assert returned["context"]["body"] == BIG  # the task itself is untouched
     (record,) = trace_records(caplog, "succeeded in")
     message = record.getMessage()
-    assert message.startswith("Task common.tests.test_task_logging.echo[")
+    assert message.startswith("Task tests.test_task_logging.echo[")
     assert "x" * (TASK_LOG_REPR_MAX + 1) not in message
     assert "characters)" in message  # says it was cut, and how long it was
     line = json_line(record)
