@@ -19,7 +19,6 @@ import codecs
 import csv
 import functools
 import io
-import json
 import re
 import threading
 import time
@@ -41,6 +40,7 @@ from .services import (
     SKU_PATTERN,
     SLUG_CANDIDATES_PER_QUERY,
     category_get_or_create_path,
+    metadata_size,
     product_slug,
     schedule_low_stock_alert,
     slug_candidates,
@@ -168,6 +168,8 @@ def validate_row(
         return None, [(None, f"expected {len(COLUMNS)} fields, found {len(row)}")]
     sku, name, category, price, row_currency, stock, threshold, active, description, meta = row
     name, category, description = map(unescape_cell, (name, category, description))
+    # SKU, currency and metadata follow the services' rules (`services.validation`: `SKU_PATTERN`,
+    # the store's one currency, `metadata_size`), worded as this report's per-cell reasons.
     sku = sku.strip()
     if not SKU_PATTERN.match(sku):
         errors.append(("sku", "must be 1-64 letters, digits, '-' or '_', starting alphanumeric"))
@@ -209,9 +211,7 @@ def validate_row(
             errors.append(("metadata", "must be a JSON object"))
         elif (problem := _metadata_shape_problem(meta, metadata)) is not None:
             errors.append(("metadata", problem))
-        elif len(meta) * 3 > METADATA_MAX_BYTES and (
-            len(json.dumps(metadata, ensure_ascii=False).encode()) > METADATA_MAX_BYTES
-        ):
+        elif len(meta) * 3 > METADATA_MAX_BYTES and metadata_size(metadata) > METADATA_MAX_BYTES:
             errors.append(("metadata", f"is larger than {METADATA_MAX_BYTES} bytes"))
     if "\x00" in description or "\x00" in name:
         errors.append(("description", "contains a NUL character"))

@@ -5,6 +5,7 @@ a restart or failover does, and asks the backend whether it is still usable."""
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -69,6 +70,9 @@ def test_a_notice_waiting_on_the_socket_falls_back_to_the_real_check(own_connect
     with own_connection.connection.cursor() as cursor:
         cursor.execute("LISTEN shop_backend_test")
     _admin_execute("SELECT pg_notify('shop_backend_test', 'hello') IS NULL", [])
+    poller = select.poll()  # the notification reaches our socket a moment after the commit
+    poller.register(own_connection.connection.fileno(), select.POLLIN)
+    assert poller.poll(5_000), "the notification never arrived"
     assert own_connection.is_usable() is True  # readable, yet alive: SELECT 1 said so
     (last,) = _admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
     assert last == "SELECT 1"

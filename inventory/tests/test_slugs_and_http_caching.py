@@ -12,12 +12,12 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from conftest import client_for
-from inventory import services
 from inventory.api import throttling
 from inventory.api.authentication import forget_checked_tokens
 from inventory.catalog_csv import COLUMNS, import_catalog
 from inventory.exceptions import CatalogValidationError
 from inventory.models import Product
+from inventory.services import catalog as catalog_services
 from inventory.services import (
     category_create,
     category_update,
@@ -135,7 +135,7 @@ def test_the_slug_is_unique_regardless_of_case_in_the_database(make_product):
 
 def test_a_slug_taken_by_a_concurrent_writer_is_picked_again(make_product, monkeypatch):
     taken = make_product(name="Lamp", sku="L1")
-    real = services.unique_product_slug
+    real = catalog_services.unique_product_slug
     calls = []
 
     def stale_then_real(**kwargs):
@@ -143,21 +143,21 @@ def test_a_slug_taken_by_a_concurrent_writer_is_picked_again(make_product, monke
         # The first check ran before the other writer committed: it offers the taken slug.
         return taken.slug if len(calls) == 1 else real(**kwargs)
 
-    monkeypatch.setattr(services, "unique_product_slug", stale_then_real)
+    monkeypatch.setattr(catalog_services, "unique_product_slug", stale_then_real)
     product = make_product(name="Lamp", sku="l1-2")
     assert (product.slug, len(calls)) == ("lamp-l1-2", 2)
 
 
 def test_a_slug_conflict_that_never_clears_is_an_error(make_product, monkeypatch):
     taken = make_product(name="Lamp", sku="L1")
-    monkeypatch.setattr(services, "unique_product_slug", lambda **kwargs: taken.slug)
+    monkeypatch.setattr(catalog_services, "unique_product_slug", lambda **kwargs: taken.slug)
     with pytest.raises(IntegrityError):
         make_product(name="Desk", sku="D1")
 
 
 def test_a_sku_taken_concurrently_is_still_a_sku_error(make_product, monkeypatch):
     make_product(name="Lamp", sku="L1")
-    monkeypatch.setattr(services, "_check_sku_free", lambda *args, **kwargs: None)
+    monkeypatch.setattr(catalog_services, "_check_sku_free", lambda *args, **kwargs: None)
     with pytest.raises(CatalogValidationError, match="SKU"):
         make_product(name="Other Lamp", sku="l1")
 
