@@ -1,5 +1,8 @@
 """Every state change of accounts: registration, verification, sessions, passwords, roles.
 
+Why one long module: sessions, passwords and roles all move the same session generation and
+blacklist (accounts.sessions); keeping every account write here keeps that rule in one place.
+
 Services are keyword-only and atomic; they raise `DomainError`s and send email only after the
 transaction commits (the email tasks load the user and make the token themselves, so no token
 ever travels through the broker).

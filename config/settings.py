@@ -1,5 +1,8 @@
 """Settings for the shop backend: one file, read from the environment (django-environ).
 
+Why one long module: every setting is assigned once, in its section (docs/adr/0001), so one
+file is the whole configuration; a test holds it to that (common/tests/test_settings_discipline).
+
 Every variable is listed in `.env.example` and the README. Integrations switch on when their
 variable is present: `DATABASE_URL` (else an embedded PostgreSQL under `.data/`), `REDIS_URL`
 (else a local-memory cache and eager Celery), `EMAIL_URL` (else the console), `SENTRY_DSN`.

@@ -1,4 +1,9 @@
-"""Staff console for the catalog and stock. Every change goes through `inventory.services`."""
+"""Staff console for the catalog and stock. Every change goes through `inventory.services`.
+
+Why it is long: the category, product (list, form, images inline, stock summary, adjust-stock and
+deactivate pages) and stock-movement admins live together as Django registers them; the CSV
+pages and bulk actions are in `admin_csv` and `admin_bulk`, the rules in `inventory.bulk`.
+"""
 
 from __future__ import annotations
 

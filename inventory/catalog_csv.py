@@ -1,5 +1,10 @@
 """Catalog CSV import and export (`manage.py import_catalog` / `export_catalog`).
 
+Why one long module: it is one importer whose phases (header, rows, temporary table, checks in
+SQL, the set-based write, slugs, export) run in this order inside one transaction and share its
+temporary table; read top to bottom it is the import. Rules shared with the services come from
+`inventory.services.validation`.
+
 Columns are found by their header name, in any order; `OPTIONAL_COLUMNS` may be left out (an
 existing product then keeps its value). Bytes that are not UTF-8 are reported on the line and in
 the column that hold them, like any other bad cell.

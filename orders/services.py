@@ -1,5 +1,9 @@
 """Every state change of carts and orders.
 
+Why one long module: the order state machine and every move on it (checkout, pay, cancel,
+refund, expiry, reconciliation) share the lock order below and the private helpers that keep
+it; one place for these rules is the point (docs/ARCHITECTURE.md, "where rules live").
+
 Locks are always taken in the same order, so no two services can deadlock: the cart row (per
 user), then the order row, then (last, inside `inventory.services`) the stock rows in product-id
 order. The stock call comes **last** in each transaction: a stock row's lock is then held only

@@ -1,5 +1,8 @@
 """Catalog and stock endpoints: thin views over `inventory.services` and `inventory.selectors`.
 
+Why it is long: categories, products, images and stock share the catalog read path below
+(`catalog_read`: ETag, Cache-Control, the versioned cache), which belongs next to its callers.
+
 Product reads are built from `.values()` rows and encoded with orjson (no model instances, no
 serializer per field; `common.renderers.json_bytes` also writes what orjson refuses, such as
 metadata stored deeper than its 255 levels), and reads by anyone but staff are cached in the
