@@ -3,7 +3,7 @@ and takes "1979.95". Integer arithmetic only (no float ever touches an amount)."
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -61,10 +61,7 @@ class MoneyField(forms.DecimalField):
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip().replace(",", "").lstrip(_SYMBOLS.get(settings.STORE_CURRENCY, ""))
-        try:
-            return super().to_python(value)
-        except InvalidOperation as exc:  # pragma: no cover - DecimalField raises ValidationError
-            raise ValidationError("Enter an amount such as 19.99.") from exc
+        return super().to_python(value)
 
     def clean(self, value: Any) -> int | None:
         amount = super().clean(value)

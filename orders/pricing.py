@@ -8,17 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from common.money import format_money_display
-
-__all__ = [
-    "PricedLine",
-    "Totals",
-    "format_money",
-    "format_money_display",
-    "line_total_cents",
-    "totals_for",
-]
-
 
 @dataclass(frozen=True)
 class PricedLine:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from common.throttling import Attempt, FailureLimit, SimpleRateThrottle, digest, rate_of
@@ -26,14 +27,8 @@ class _PaymentMethodThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         """Read when asked, not when the class was made (tests and settings changes see it)."""
-        number, seconds = rate_of(self.scope)
-        return f"{number}/{seconds}s"
-
-    def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
-        if rate is None:
-            return None, None
-        number, seconds = rate.split("/")
-        return int(number), int(seconds.removesuffix("s"))
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return None if rate is None else str(rate)
 
 
 class PaymentMethodUserThrottle(_PaymentMethodThrottle):

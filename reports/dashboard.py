@@ -13,12 +13,11 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from common.money import format_money_display
+from common.money import store_money as money
 from inventory.selectors import stock_low_list
 from orders.models import Order
 
@@ -26,11 +25,6 @@ from .selectors import SalesRow, sales_report, store_today
 
 CHART_DAYS = 30
 LOW_STOCK_SHOWN = 10
-
-
-def money(cents: int) -> str:
-    """In the store currency, as staff read it (`orders.pricing.format_money_display`)."""
-    return format_money_display(cents=cents, currency=settings.STORE_CURRENCY)
 
 
 @dataclass(frozen=True)

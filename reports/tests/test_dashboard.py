@@ -7,11 +7,12 @@ import pytest
 from django.urls import reverse
 
 from common.money import format_money_display
+from common.money import store_money as money
 from inventory.services import category_create, product_create
 from orders.services import cart_item_add, order_place
 from orders.tests.conftest import ADDRESS
 from orders.tests.helpers import mark_paid
-from reports.dashboard import dashboard_build, money, revenue_chart_svg
+from reports.dashboard import dashboard_build, revenue_chart_svg
 from reports.selectors import SalesRow, store_today
 
 pytestmark = pytest.mark.django_db
