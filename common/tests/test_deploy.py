@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -110,7 +111,9 @@ print(json.dumps({
 """
 
 
-def payment_settings(**variables: str) -> dict[str, object]:
+def settings_probe(probe: str, **variables: str) -> Any:
+    """What `probe` prints as its last line (JSON), run in a fresh process whose environment is
+    exactly `variables` over a minimal base: the settings as a deployment with them would see."""
     env = {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -119,7 +122,7 @@ def payment_settings(**variables: str) -> dict[str, object]:
         **variables,
     }
     result = subprocess.run(
-        [sys.executable, "-c", PAYMENT_KEYS_PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -128,7 +131,11 @@ def payment_settings(**variables: str) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    values: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def payment_settings(**variables: str) -> dict[str, object]:
+    values: dict[str, object] = settings_probe(PAYMENT_KEYS_PROBE, **variables)
     return values
 
 
@@ -196,23 +203,7 @@ print(json.dumps([settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH]))
     ],
 )
 def test_filemail_writes_where_the_url_says(url, path):
-    result = subprocess.run(
-        [sys.executable, "-c", EMAIL_PROBE],
-        cwd=ROOT,
-        env={
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": "the-same-secret-key-for-both-runs-0123456789",
-            "DATABASE_URL": "postgres://unused@127.0.0.1:5432/unused",
-            "EMAIL_URL": url,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    backend, file_path = json.loads(result.stdout.strip().splitlines()[-1])
+    backend, file_path = settings_probe(EMAIL_PROBE, EMAIL_URL=url)
     assert backend == "django.core.mail.backends.filebased.EmailBackend"
     assert file_path == path
 
@@ -233,23 +224,7 @@ print(json.dumps(settings.CORS_ALLOWED_ORIGINS))
     ],
 )
 def test_local_front_ends_may_call_the_api_in_development_only(debug, origins):
-    result = subprocess.run(
-        [sys.executable, "-c", CORS_PROBE],
-        cwd=ROOT,
-        env={
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": "the-same-secret-key-for-both-runs-0123456789",
-            "DATABASE_URL": "postgres://unused@127.0.0.1:5432/unused",
-            "DEBUG": debug,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    allowed = json.loads(result.stdout.strip().splitlines()[-1])
+    allowed = settings_probe(CORS_PROBE, DEBUG=debug)
     assert set(origins) <= set(allowed)
     assert bool(allowed) == bool(origins)
     assert "*" not in allowed
