@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
+from model_bakery import baker
 
 from common import outbox
 from common.models import OutboxMessage
@@ -187,13 +188,9 @@ def test_two_relays_never_hand_over_the_same_message():
 
 
 def test_done_messages_are_purged_after_a_week():
-    old = OutboxMessage.objects.create(
-        task=record.name, kwargs={}, done_at=timezone.now() - timedelta(days=8)
-    )
-    recent = OutboxMessage.objects.create(task=record.name, kwargs={}, done_at=timezone.now())
-    failed = OutboxMessage.objects.create(
-        task=record.name, kwargs={}, failed_at=timezone.now() - timedelta(days=30), last_error="x"
-    )
+    old = baker.make(OutboxMessage, done_at=timezone.now() - timedelta(days=8))
+    recent = baker.make(OutboxMessage, done_at=timezone.now())
+    failed = baker.make(OutboxMessage, failed_at=timezone.now() - timedelta(days=30))
     assert outbox.purge_done_outbox_messages() == 1
     assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, failed.pk}
     assert not OutboxMessage.objects.filter(pk=old.pk).exists()
@@ -224,11 +221,9 @@ def test_queues_are_routed_by_urgency():
 
 
 def test_the_backlog_is_exported_for_alerts(api_client):
-    OutboxMessage.objects.create(task=record.name, kwargs={})
-    OutboxMessage.objects.create(
-        task=record.name, kwargs={}, failed_at=timezone.now(), last_error="SMTP down"
-    )
-    OutboxMessage.objects.create(task=record.name, kwargs={}, done_at=timezone.now())
+    baker.make(OutboxMessage)
+    baker.make(OutboxMessage, failed_at=timezone.now(), last_error="SMTP down")
+    baker.make(OutboxMessage, done_at=timezone.now())
     body = api_client.get("/metrics").content.decode()
     assert "shop_outbox_waiting 1.0" in body
     assert "shop_outbox_failed 1.0" in body
@@ -245,7 +240,7 @@ def test_admins_see_what_failed_and_can_hand_it_back(client, admin_user, staff):
         failed_at=timezone.now(),
         last_error="ConnectionError: downstream went away",
     )
-    OutboxMessage.objects.create(task=record.name, kwargs={"value": 1}, done_at=timezone.now())
+    baker.make(OutboxMessage, done_at=timezone.now())
     url = reverse("admin:common_outboxmessage_changelist")
     client.force_login(staff)
     assert client.get(url).status_code == 403  # staff run the shop, not its plumbing

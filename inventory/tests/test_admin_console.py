@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from model_bakery import baker
 
 from common.models import OutboxMessage
 from inventory.bulk import LARGE_FILE_ROWS, price_after_percent
@@ -534,9 +535,7 @@ def test_a_running_job_shows_its_progress_before_the_import_commits(staff):
     """The import is one transaction; its progress is written beside it, so the page sees it."""
     from inventory.bulk import _ProgressRecorder
 
-    job = CatalogImportJob.objects.create(
-        file_name="big.csv", content=b"", size=1000, status="importing", in_background=True
-    )
+    job = baker.make(CatalogImportJob, size=1000, status="importing", in_background=True)
     recorder = _ProgressRecorder(job.pk)
     try:
         with transaction.atomic():  # the import's transaction, which then rolls back

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, transaction
+from model_bakery import baker
 
 from payments import services
 from payments.gateways.test import sign
@@ -114,10 +115,10 @@ def test_replayed_event_is_200_and_does_nothing_twice(
 
 
 def test_event_ids_are_unique_per_gateway_in_the_database():
-    WebhookEvent.objects.create(gateway="test", event_id="evt_1", event_type="x")
-    WebhookEvent.objects.create(gateway="stripe", event_id="evt_1", event_type="x")
+    baker.make(WebhookEvent, gateway="test", event_id="evt_1")
+    baker.make(WebhookEvent, gateway="stripe", event_id="evt_1")
     with pytest.raises(IntegrityError), transaction.atomic():
-        WebhookEvent.objects.create(gateway="test", event_id="evt_1", event_type="y")
+        baker.make(WebhookEvent, gateway="test", event_id="evt_1")
 
 
 def tampered(header: str) -> str:
