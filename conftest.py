@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 
@@ -28,14 +27,13 @@ def _clear_cache() -> Iterator[None]:
     """Throttle counters, cached reads and a broker backoff never leak from one test into the
     next."""
     from common import outbox
-    from inventory.api.throttling import process_cache
 
     outbox._broker_backoff["until"] = 0.0
-    for cache in (caches["default"], caches["throttles"], process_cache):
+    for cache in (caches["default"], caches["throttles"]):
         cache.clear()
     _forget_rate_limited_logs()
     yield
-    for cache in (caches["default"], caches["throttles"], process_cache):
+    for cache in (caches["default"], caches["throttles"]):
         cache.clear()
 
 
@@ -93,9 +91,12 @@ def admin_user(make_user: Callable[..., User]) -> User:
 
 
 def client_for(user: User) -> APIClient:
+    """A client with an access token as the API mints it (accounts.tokens: the `role` claim,
+    the session generation), so tests see what real clients get."""
+    from accounts.tokens import token_pair_for
+
     client = APIClient()
-    token = RefreshToken.for_user(user).access_token
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user).access}")
     return client
 
 

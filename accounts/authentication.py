@@ -24,9 +24,10 @@ from .sessions import _check_session
 class JWTAuthentication(authentication.JWTAuthentication):
     """simplejwt's authentication, refusing a suspended user's still-unexpired access tokens.
 
-    The check reads the user row simplejwt already loads for every request, so it adds no query
-    (the catalog benchmark holds JWT reads to within 10% of anonymous ones). It does not depend
-    on the `CHECK_USER_IS_ACTIVE` setting: suspension must work whatever that says.
+    The check reads the user row simplejwt already loads for every request, so it adds no query.
+    It does not depend on the `CHECK_USER_IS_ACTIVE` setting: suspension must work whatever that
+    says. (Catalog GETs with a customer's token skip the row altogether, and with it this check:
+    inventory/api/authentication.py says why that is safe there and nowhere else.)
 
     simplejwt's own errors carry a dict (`detail`, `code`, `messages`) that would render as
     several error entries; they are re-raised as one `{"code", "detail"}`, e.g.

@@ -11,7 +11,9 @@ other addresses cannot lock its owner out, and a right password from an address 
 been failing always gets through. Each attempt takes a slot in both counters before the password
 is checked (an atomic increment, so parallel guesses cannot all slip in under the limit); a
 successful sign-in gives its slots back, a failure keeps them. Counts are per fixed window of the
-rate's period; over a limit the answer is 429 with `Retry-After` (the rest of the window).
+rate's period, opened by the first request counted; over a limit the answer is 429 with
+`Retry-After` (the rest of the window). Every counter here is one integer in Redis for the whole
+deployment, counted in one round trip, failing open (common/throttling.py).
 """
 
 from __future__ import annotations

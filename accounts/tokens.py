@@ -1,7 +1,8 @@
 """Tokens: the JWT pair with our claims, signed email-verification tokens, password-reset tokens.
 
 - Access tokens carry `role` and `email_verified` (for clients; permissions still read the
-  database user) and `refresh_jti`, the id of the refresh token minted with them, so that a
+  database user, except that catalog GETs take a `customer` role at its word:
+  inventory/api/authentication.py) and `refresh_jti`, the id of the refresh token minted with them, so that a
   password change can keep the caller's own session and end every other one.
 - Both tokens of a pair carry the user's `session_generation` (accounts/sessions.py): bumping it
   ends every access token made before at once.

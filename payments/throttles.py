@@ -8,7 +8,8 @@ them by saving them as payment methods, or by paying with them, to learn which o
   keeps and any other outcome gives back, so honest customers are never slowed by their own
   successful payments; over the limit, pay answers 429 before the gateway is asked.
 
-Both count in Redis for the whole deployment and fail open (common/throttling.py).
+Both count in Redis for the whole deployment (a fixed window per counter, one round trip per
+count) and fail open (common/throttling.py).
 """
 
 from __future__ import annotations

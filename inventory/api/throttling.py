@@ -1,23 +1,20 @@
-"""Throttles for catalog reads, counted in this process's memory instead of the shared cache.
+"""Throttles of catalog reads: the project's `anon` and `user` rates, counted in Redis for the
+whole deployment like every other throttle (common/throttling.py: a fixed window, one round trip
+per request and throttle, failing open).
 
-The project's anon and user rates still apply to catalog GETs, but each gunicorn worker counts
-on its own, so a read costs no cache round trip (about a seventh of an uncached list request).
-With W workers the effective limit per client is at most W times the rate: still a brake on a
-single client hammering the catalog, which is public and cacheable anyway; writes and every other
-endpoint keep the shared, exact throttles.
+A client's catalog reads and its other requests count together against its rate, whichever
+worker of whichever node serves them: nothing is counted in a process's memory.
 """
 
 from __future__ import annotations
 
-from django.core.cache.backends.locmem import LocMemCache
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
-
-process_cache = LocMemCache("catalog-read-throttle", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
+from common.throttling import AnonRateThrottle, UserRateThrottle
 
 
 class CatalogReadAnonThrottle(AnonRateThrottle):
-    cache = process_cache
+    """The `anon` rate for anonymous catalog reads, by client address."""
 
 
 class CatalogReadUserThrottle(UserRateThrottle):
-    cache = process_cache
+    """The `user` rate for catalog reads, by user id (a customer's stateless token user has the
+    token's id, inventory/api/authentication.py)."""

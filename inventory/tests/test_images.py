@@ -95,17 +95,6 @@ def media_root(settings, tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def _fresh_catalog_read_throttle() -> Iterator[None]:
-    """Catalog reads are throttled in process memory, which the root conftest does not clear:
-    these tests' anonymous reads must not push later tests over the anon rate (429)."""
-    from inventory.api.throttling import process_cache
-
-    process_cache.clear()
-    yield
-    process_cache.clear()
-
-
 @pytest.fixture
 def shelf(make_product):
     """A product without stock, so it may be deleted."""
