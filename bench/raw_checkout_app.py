@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -60,8 +61,9 @@ class Refused(Exception):  # noqa: N818 - an HTTP answer, not a failure
         }
 
 
-class Counted:
-    """A connection whose `execute` counts statements (BEGIN and COMMIT counted by the app)."""
+class Counted(threading.local):
+    """A connection whose `execute` counts statements (BEGIN and COMMIT counted by the app); one
+    per thread, as gunicorn's gthread workers serve several requests at once."""
 
     def __init__(self) -> None:
         self.conn: psycopg.Connection[Any] | None = None

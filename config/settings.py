@@ -132,18 +132,49 @@ TEMPLATES = [
 # =============================================================================
 # Database: DATABASE_URL, else an embedded PostgreSQL started on demand under .data/
 # =============================================================================
+# Web processes pool their connections (psycopg_pool, Django's "pool" option): gunicorn sets this
+# to its threads per worker (config/gunicorn.conf.py), as each thread holds one connection per
+# database for the length of its request. 0 (unset: Celery, manage.py, runserver, the tests):
+# persistent connections instead, one per thread, kept for CONN_MAX_AGE seconds. A process
+# environment variable, not for `.env`: Celery reads that too, and a pool is no use to a Celery
+# worker, which closes it after every task (celery.fixups.django) and opens a new one.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+
+
 def _database(config: dict[str, Any]) -> dict[str, Any]:
-    """One DATABASES entry: persistent connections, checked before reuse, quick to give up."""
+    """One DATABASES entry: pooled (web) or persistent connections, checked before use, quick to
+    give up."""
     engine = config["ENGINE"]
     if engine == "django.db.backends.postgresql":
         # The same backend with a health check that needs no round trip (common/postgresql).
         engine = "common.postgresql"
+    connect_timeout = 5
+    pool = {
+        # One connection kept while idle; up to one per thread under load. A thread never waits
+        # for another's connection (max_size = threads), only for a new one being opened: as long
+        # as connecting may take (connect_timeout), then 503 (common/exceptions.py).
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": connect_timeout,
+        # psycopg_pool retries a failed connection with a doubling backoff until this many seconds;
+        # at its default (5 minutes) a pool stayed unable to serve for 50 s after a 70-second outage
+        # had ended. Giving up early lets the next request start a fresh attempt at once.
+        "reconnect_timeout": connect_timeout,
+    }
     return {
         **config,
         "ENGINE": engine,
-        "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
+        # A pool requires CONN_MAX_AGE = 0: Django hands the connection back at the end of each
+        # request and takes one from the pool for the next.
+        "CONN_MAX_AGE": 0 if DATABASE_POOL_MAX_SIZE else env.int("CONN_MAX_AGE", default=60),
+        # Persistent or pooled, a connection is checked before a request uses it (for a pooled
+        # one, by common/postgresql instead of psycopg_pool's check: no round trip, no backoff).
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {**config.get("OPTIONS", {}), "connect_timeout": 5},
+        "OPTIONS": {
+            **config.get("OPTIONS", {}),
+            "connect_timeout": connect_timeout,
+            **({"pool": pool} if DATABASE_POOL_MAX_SIZE else {}),
+        },
     }
 
 

@@ -1,4 +1,8 @@
-"""Test settings: the real settings with a fixed key, a fast hasher and eager Celery."""
+"""Test settings: the real settings with a fixed key, a fast hasher and eager Celery.
+
+The suite never pools its connections, whatever the environment says: a pool is for gunicorn's
+workers (the live stack's gunicorn, tests/conftest.py, pools as production does), and has tests
+of its own (common/tests/test_postgresql_pool.py)."""
 
 import copy
 import os
@@ -20,11 +24,16 @@ STORAGES = {
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {**REST_FRAMEWORK}
 LOGGING_CONFIG = None if os.environ.get("TEST_QUIET_LOGS") else "logging.config.dictConfig"
+# No pool (the module docstring); CONN_MAX_AGE as the environment made it.
+_DEFAULT = {
+    **DATABASES["default"],
+    "OPTIONS": {k: v for k, v in DATABASES["default"]["OPTIONS"].items() if k != "pool"},
+}
 # A second alias for the reports router's test (reports/tests/test_router.py points the reports
 # at it): a test mirror of the primary, so it has no database of its own, and no other test
 # touches it (a test may query an alias only when it lists it in `databases`). A real replica
 # (DATABASE_REPLICA_URL) is left out: the suite never depends on the environment having one.
 DATABASES = {
-    "default": DATABASES["default"],
-    "test_replica": {**copy.deepcopy(DATABASES["default"]), "TEST": {"MIRROR": "default"}},
+    "default": _DEFAULT,
+    "test_replica": {**copy.deepcopy(_DEFAULT), "TEST": {"MIRROR": "default"}},
 }

@@ -1,9 +1,14 @@
 """The built-in test gateway: deterministic, no network (the default outside production).
 
-It answers by card number as API.md lists. Like Stripe's test tokens, its token carries the
-outcome the card will have (and the safe details: brand, last4, expiry, a keyed fingerprint), so
-the number itself is never kept anywhere: `tok_test.<outcome>.<brand>.<last4>.<mm>.<yyyy>.<fp>`.
-Charges and refunds are idempotent by construction: the reference is derived from the key.
+It answers by card number as API.md lists: `4000000000000002` → `card_declined`,
+`4000000000009995` → `insufficient_funds`, `4000000000000119` → `processing_error`,
+`4000000000000077` → succeeds after SLOW_CARD_DELAY_SECONDS (a slow gateway, for the live worker
+test and the load test; a call whose timeout is shorter fails as a gateway timeout once that
+timeout has passed, and the payment stays pending, as with a real gateway); any other valid
+number succeeds. Like Stripe's test tokens, its token carries the outcome the card will have (and
+the safe details: brand, last4, expiry, a keyed fingerprint), so the number itself is never kept
+anywhere: `tok_test.<outcome>.<brand>.<last4>.<mm>.<yyyy>.<fp>`. Charges and refunds are
+idempotent by construction: the reference is derived from the key.
 
 Webhooks are signed `X-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with
 `PAYMENT_WEBHOOK_SECRET`, accepted for five minutes. Body:
@@ -37,10 +42,14 @@ from .base import (
 )
 
 SUCCEEDED = "ok"
+SLOW = "slow"
+# How long the slow card's charge takes before it succeeds (tests/test_workers.py, bench/load.py).
+SLOW_CARD_DELAY_SECONDS = 5.0
 OUTCOME_BY_NUMBER = {
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",
     "4000000000000119": "processing_error",
+    "4000000000000077": SLOW,
 }
 OUTCOMES = (SUCCEEDED, *OUTCOME_BY_NUMBER.values())
 SIGNATURE_HEADER = "X-Signature"
@@ -114,6 +123,12 @@ class TestGateway:
             raise GatewayError("The test gateway does not know this token.") from error
         outcome = token.split(".")[1]
         reference = f"ch_test_{idempotency_key}"
+        if outcome == SLOW:
+            if timeout < SLOW_CARD_DELAY_SECONDS:
+                time.sleep(timeout)
+                raise GatewayError(f"The test gateway did not answer within {timeout:g} s.")
+            time.sleep(SLOW_CARD_DELAY_SECONDS)
+            return GatewayResult(succeeded=True, gateway_reference=reference)
         if outcome == SUCCEEDED:
             return GatewayResult(succeeded=True, gateway_reference=reference)
         return GatewayResult(succeeded=False, gateway_reference=reference, failure_code=outcome)

@@ -1,0 +1,331 @@
+"""Pooled against persistent database connections under the gthread workers, in the same run.
+
+Two servers run side by side with the same gunicorn settings (config/gunicorn.conf.py: WORKERS
+gthread workers of THREADS threads) against the same scratch database:
+
+- **pool**: what gunicorn does by default: DATABASE_POOL_MAX_SIZE = THREADS, a psycopg_pool per
+  worker (CONN_MAX_AGE 0; a connection taken from the pool when a request first queries and
+  handed back when it ends, checked socket first by common/postgresql);
+- **persistent**: `DATABASE_POOL_MAX_SIZE=0`: Django's persistent connections, one per thread,
+  kept for CONN_MAX_AGE (60 s; a run is shorter, so reconnecting every minute costs nothing here)
+  and checked socket first at the start of each request;
+- with `BENCH_SYNC=1` also **sync**: the configuration before gthread (WORKERS sync workers, one
+  request per process, persistent connections), for scale.
+
+The load is a database-bound read: GET `/api/v1/products/{id}/` for PRODUCTS products, anonymous,
+with the catalog cache off (CATALOG_CACHE_SECONDS=0), so every request takes a connection and
+queries PostgreSQL. CONCURRENCY client processes (default: WORKERS x THREADS, every thread busy)
+each make a fresh connection per request (the workers close every one); the servers take turns in
+slices of SLICE_SECONDS so the load of a shared machine falls on both alike. Reported per run:
+requests per second, p50 and p99 for each server, pool / persistent (the ratio within the run),
+and how many connections each server held to PostgreSQL at the end of the run (by
+`application_name`); then the medians over RUNS runs.
+
+Needs `DATABASE_URL` (PostgreSQL) and `SECRET_KEY`: it creates a scratch database
+`<name>_bench_pool` beside it, migrates it, and drops it at the end; your data is never touched.
+Bounded: RUNS x servers x SLICES x SLICE_SECONDS of load, and it stops by itself after
+DEADLINE_SECONDS whatever happens. Only 127.0.0.1 is ever contacted.
+
+    SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m bench pool
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", str(WORKERS * THREADS)))
+PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "200"))
+SLICES = 4  # per server and run; the servers alternate, the order turning every slice
+SLICE_SECONDS = float(os.environ.get("BENCH_SLICE_SECONDS", "2"))
+SYNC = os.environ.get("BENCH_SYNC", "") == "1"
+DEADLINE_SECONDS = 600
+
+
+@dataclass
+class Result:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _with_database(url: str, name: str, **query: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}", query=urlencode(query)))
+
+
+def _admin_sql(base_url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _connections_held(base_url: str, database: str) -> dict[str, int]:
+    """Connections to `database` by application_name (each server has its own)."""
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = %s "
+            "GROUP BY application_name",
+            [database],
+        ).fetchall()
+    return {str(application): int(count) for application, count in rows}
+
+
+def _client(args: tuple[int, list[str], float, int]) -> list[float]:
+    """One client process: GETs in turn for `seconds`, a fresh connection each."""
+    port, paths, seconds, offset = args
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    index = offset
+    while time.perf_counter() < deadline:
+        path = paths[index % len(paths)]
+        index += 1
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status} {body[:200]!r}")
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def _load(clients: Any, port: int, paths: list[str], seconds: float, turn: int) -> Result:
+    started = time.perf_counter()
+    per_client = clients.map(
+        _client,
+        [(port, paths, seconds, turn * 31 + number * 7) for number in range(CONCURRENCY)],
+    )
+    return Result(
+        seconds=time.perf_counter() - started,
+        latencies=[latency for client in per_client for latency in client],
+    )
+
+
+def _start(name: str, env: dict[str, str], extra: list[str], deadline: float) -> Server:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "config/gunicorn.conf.py",
+            *extra,
+            "config.wsgi",
+        ],
+        cwd=ROOT,
+        env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(name, port, process)
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            conn.close()
+            return server
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"gunicorn ({name}) did not start") from None
+            time.sleep(0.2)
+
+
+def _stop(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    base_url = os.environ.get("DATABASE_URL", "")
+    if not base_url or not os.environ.get("SECRET_KEY"):
+        print("bench_pool needs DATABASE_URL (PostgreSQL) and SECRET_KEY; skipped")
+        return
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    name = f"{urlsplit(base_url).path.lstrip('/') or 'postgres'}_bench_pool"
+    url = _with_database(base_url, name)
+    _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "CELERY_BROKER_URL", "CACHE_URL", "THROTTLE_CACHE_URL"}
+    }
+    env.update(
+        {
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "EMAIL_URL": "dummymail://",
+            "LOG_LEVEL": "WARNING",
+            "CATALOG_CACHE_SECONDS": "0",  # every read goes to PostgreSQL
+            "THROTTLE_ANON": "1000000/min",
+            "THROTTLE_USER": "1000000/min",  # also counts anonymous reads, by address
+            "WEB_CONCURRENCY": str(WORKERS),
+            "WEB_THREADS": str(THREADS),
+        }
+    )
+    env.pop("DATABASE_POOL_MAX_SIZE", None)
+    variants: list[tuple[str, dict[str, str], list[str]]] = [
+        ("pool", {}, []),
+        ("persistent", {"DATABASE_POOL_MAX_SIZE": "0"}, []),
+    ]
+    if SYNC:
+        variants.append(("sync", {"DATABASE_POOL_MAX_SIZE": "0"}, ["-k", "sync", "--threads", "1"]))
+    names = [variant[0] for variant in variants]
+    servers: list[Server] = []
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        for key in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "EMAIL_URL", "LOG_LEVEL"):
+            os.environ[key] = env[key]
+        for key in ("REDIS_URL", "CELERY_BROKER_URL", "CACHE_URL", "THROTTLE_CACHE_URL"):
+            os.environ.pop(key, None)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.db import connections
+
+        from inventory.services import category_create, product_create
+
+        category = category_create(name="Bench")
+        ids = [
+            product_create(
+                sku=f"P-{number}",
+                name=f"Pool bench product {number}",
+                category=category,
+                price_cents=1000 + number,
+                on_hand=10,
+            ).pk
+            for number in range(PRODUCTS)
+        ]
+        connections.close_all()
+        paths = [f"/api/v1/products/{pk}/" for pk in ids]
+
+        for variant, extra_env, flags in variants:
+            server_env = {
+                **env,
+                **extra_env,
+                "DATABASE_URL": _with_database(base_url, name, application_name=f"bench-{variant}"),
+            }
+            servers.append(_start(variant, server_env, flags, deadline))
+        by_name = {server.name: server for server in servers}
+
+        results: dict[str, list[Result]] = {variant: [] for variant in names}
+        connections_held: dict[str, list[int]] = {variant: [] for variant in names}
+        with multiprocessing.get_context("spawn").Pool(CONCURRENCY) as clients:
+            for server in servers:  # imports, connections, the first queries of every thread
+                _load(clients, server.port, paths, 1.0, 0)
+            for run in range(RUNS):
+                merged = {variant: Result() for variant in names}
+                for turn in range(SLICES):
+                    order = names[turn % len(names) :] + names[: turn % len(names)]
+                    if (turn + run) % 2:
+                        order.reverse()
+                    for variant in order:
+                        sliced = _load(
+                            clients, by_name[variant].port, paths, SLICE_SECONDS, turn + run
+                        )
+                        merged[variant].seconds += sliced.seconds
+                        merged[variant].latencies += sliced.latencies
+                held = _connections_held(base_url, name)
+                parts = []
+                for variant in names:
+                    results[variant].append(merged[variant])
+                    connections_held[variant].append(held.get(f"bench-{variant}", 0))
+                    parts.append(f"{variant} {merged[variant].per_second:7.1f} req/s")
+                ratio = merged["pool"].per_second / merged["persistent"].per_second
+                print(
+                    f"  run {run + 1}: {'; '.join(parts)}; pool/persistent {ratio:.2f}",
+                    flush=True,
+                )
+                if time.monotonic() > deadline:
+                    print("deadline reached; stopping early")
+                    break
+
+        runs = len(results["pool"])
+        print(
+            f"{runs} runs x {SLICES} slices of {SLICE_SECONDS:g} s per server; {CONCURRENCY} "
+            f"client processes; GET /api/v1/products/{{id}}/ over {PRODUCTS} products, uncached; "
+            f"{WORKERS} gthread workers x {THREADS} threads"
+            + (f" (sync: {WORKERS} sync workers)" if SYNC else "")
+        )
+        for variant in names:
+            of = results[variant]
+            print(
+                f"  median {variant:10} {_median([r.per_second for r in of]):7.1f} req/s  "
+                f"p50 {_median([r.percentile(0.5) for r in of]):6.1f} ms  "
+                f"p99 {_median([r.percentile(0.99) for r in of]):6.1f} ms  "
+                f"connections held {max(connections_held[variant])}"
+            )
+        ratios = [
+            p.per_second / q.per_second
+            for p, q in zip(results["pool"], results["persistent"], strict=True)
+        ]
+        print(
+            f"  pool/persistent per run: {', '.join(f'{x:.2f}' for x in ratios)}; "
+            f"median {_median(ratios):.2f}"
+        )
+    finally:
+        for server in servers:
+            _stop(server)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001, S110 (Django may not be set up yet)
+            pass
+        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
