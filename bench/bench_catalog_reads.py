@@ -6,15 +6,30 @@ In a scratch database `<your database>_bench` (created and dropped), imports a g
 BENCH_PRODUCTS products (default 100,000) with BENCH_IMAGES image rows each (default 2; the list
 shows the primary's thumbnail, and so does the baseline), then starts three gunicorn servers on
 127.0.0.1 with the project's gunicorn settings (WEB_CONCURRENCY workers, default 2; persistent
-database connections through CONN_MAX_AGE): the app with the catalog cache off, the app with it on,
-and `raw_application` below (psycopg + orjson, no framework) serving the same list rows. Each
-measurement is BENCH_SECONDS seconds (default 4) of BENCH_CONCURRENCY client processes (default 4)
-making fresh connections to one server, the servers compared taking turns in one-second slices (the
-machine is shared, so load drifts); it reports requests/s and p50/p99 latency. Scenarios: the list
-(a page of 20 filtered by category, including descendants), a full-text search and a product
-detail, each uncached and cached, anonymous and with a customer's JWT. Ratios (ours to raw, JWT to
-anonymous) are computed within each run; the medians over BENCH_RUNS runs (default 3) are what the
-README quotes. Every request goes to 127.0.0.1 and the whole run is bounded by the durations above.
+database connections through CONN_MAX_AGE): the app with the catalog response cache off, the app
+with it on, and `raw_application` below (psycopg + orjson, no framework) serving the same rows in
+the same shape from the same tables. Each measurement is BENCH_SECONDS seconds (default 4) of
+BENCH_CONCURRENCY client processes (default 4) making fresh connections to one server, the servers
+compared taking turns in one-second slices (the machine is shared, so load drifts); it reports
+requests/s and p50/p99 latency.
+
+Scenarios, each for the raw baseline, ours uncached (response cache off) and ours cached:
+- list: pages 1-5 of the whole catalog (`?page=N`, about 97% of the products are active);
+- category: pages 1-5 of each top-level-but-one category (`?category=<id>&page=N`, including
+  descendants; what "list" measured before issue 14);
+- search: ten full-text searches, first page (`?search=…`); one of them ("wireless headphones")
+  finds nothing by full text, so ours takes the fuzzy (trigram) fallback, which raw does not have;
+- detail: 50 products by id, with their images.
+List and category are also read with a customer's JWT. The raw baseline counts on every request;
+ours keeps a filter's count in the cache (per catalog version) even with the response cache off,
+which is what production does.
+
+Ratios are computed within each run (servers measured in the same interleaved slices) and named
+for the targets of issue 14: `search_vs_list_uncached` (search / list, both ours uncached),
+`list_uncached_vs_raw` and `category_uncached_vs_raw` (ours uncached / raw),
+`detail_cached_vs_raw_detail_uncached` (a cached hit / the raw uncached detail), the cached lists
+against raw, and JWT / anonymous. The medians over BENCH_RUNS runs (default 3) are what the README
+quotes. Every request goes to 127.0.0.1 and the whole run is bounded by the durations above.
 """
 
 from __future__ import annotations
@@ -59,23 +74,76 @@ SEARCHES = (
 # =============================================================================
 _raw_connection: Any = None
 
-RAW_COUNT = """
-SELECT count(*) FROM inventory_product p
-WHERE p.is_active AND p.category_id IN (
-    SELECT id FROM inventory_category WHERE tree_path LIKE (
-        SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
-"""
-RAW_PAGE = """
+# (count, page) for each kind of list: the whole catalog, a category with its descendants (the
+# subtree's ids from the small category table), a full-text search. A ranked page's ids are sorted
+# on the product table alone, then only they are joined (what the app does too).
+RAW_LISTS = {
+    "list": (
+        "SELECT count(*) FROM inventory_product p WHERE p.is_active",
+        """
+        SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
+               p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
+               s.on_hand - s.reserved, p.created_at, p.updated_at
+        FROM inventory_product p
+        JOIN inventory_category c ON c.id = p.category_id
+        JOIN inventory_stocklevel s ON s.product_id = p.id
+        WHERE p.is_active
+        ORDER BY p.id LIMIT 20 OFFSET %(offset)s
+        """,
+    ),
+    "category": (
+        """
+        SELECT count(*) FROM inventory_product p
+        WHERE p.is_active AND p.category_id IN (
+            SELECT id FROM inventory_category WHERE tree_path LIKE (
+                SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
+        """,
+        """
+        SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
+               p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
+               s.on_hand - s.reserved, p.created_at, p.updated_at
+        FROM inventory_product p
+        JOIN inventory_category c ON c.id = p.category_id
+        JOIN inventory_stocklevel s ON s.product_id = p.id
+        WHERE p.is_active AND p.category_id IN (
+            SELECT id FROM inventory_category WHERE tree_path LIKE (
+                SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
+        ORDER BY p.id LIMIT 20 OFFSET %(offset)s
+        """,
+    ),
+    "search": (
+        """
+        SELECT count(*) FROM inventory_product p
+        WHERE p.is_active AND p.search_vector @@ websearch_to_tsquery('english', %(search)s)
+        """,
+        """
+        SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
+               p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
+               s.on_hand - s.reserved, p.created_at, p.updated_at
+        FROM inventory_product p
+        JOIN inventory_category c ON c.id = p.category_id
+        JOIN inventory_stocklevel s ON s.product_id = p.id
+        WHERE p.id IN (
+            SELECT id FROM inventory_product
+            WHERE is_active AND search_vector @@ websearch_to_tsquery('english', %(search)s)
+            ORDER BY ts_rank(search_vector, websearch_to_tsquery('english', %(search)s)) DESC, id
+            LIMIT 20 OFFSET %(offset)s)
+        ORDER BY ts_rank(p.search_vector, websearch_to_tsquery('english', %(search)s)) DESC, p.id
+        """,
+    ),
+}
+RAW_DETAIL = """
 SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path, p.price_cents,
        p.currency, p.metadata, p.primary_image, p.is_active, s.on_hand - s.reserved,
-       p.created_at, p.updated_at
+       p.created_at, p.updated_at, ARRAY(
+           SELECT json_build_object('id', i.id, 'file', i.file, 'thumbnail', i.thumbnail,
+                                    'alt', i.alt, 'position', i.position, 'width', i.width,
+                                    'height', i.height)
+           FROM inventory_productimage i WHERE i.product_id = p.id ORDER BY i.position, i.id)
 FROM inventory_product p
 JOIN inventory_category c ON c.id = p.category_id
 JOIN inventory_stocklevel s ON s.product_id = p.id
-WHERE p.is_active AND p.category_id IN (
-    SELECT id FROM inventory_category WHERE tree_path LIKE (
-        SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
-ORDER BY p.id LIMIT 20 OFFSET %(offset)s
+WHERE p.is_active AND p.id = %(id)s
 """
 RAW_KEYS = (
     "id", "sku", "name", "slug", "description", "category", "category_path", "price_cents",
@@ -84,36 +152,79 @@ RAW_KEYS = (
 RAW_MEDIA_URL = "/media/"
 
 
+def _raw_rows(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    results = [dict(zip(RAW_KEYS, row[: len(RAW_KEYS)], strict=True)) for row in rows]
+    for result in results:  # the same URL the app gives (local storage)
+        result["image"] = RAW_MEDIA_URL + result["image"] if result["image"] else None
+    return results
+
+
+def _raw_respond(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
 def raw_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    """GET /products?category=<id>&page=<n>: the list page, the same rows and shape as ours."""
+    """The app's catalog reads, the same rows and shape, with nothing but psycopg and orjson:
+
+    GET /products?page=<n>                    the whole catalog
+    GET /products?category=<id>&page=<n>      a category with its descendants
+    GET /products?search=<terms>&page=<n>     full text, best rank first (no fuzzy fallback)
+    GET /products/<id>                        one product with its images
+    """
     global _raw_connection
     import psycopg
 
     if _raw_connection is None:
         _raw_connection = psycopg.connect(os.environ["BENCH_RAW_DATABASE_URL"], autocommit=True)
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    if "category" not in query:
-        start_response("404 Not Found", [("Content-Length", "0")])
-        return [b""]
-    params = {
-        "category": int(query["category"][0]),
-        "offset": (int(query.get("page", ["1"])[0]) - 1) * 20,
-    }
+    path = environ.get("PATH_INFO", "")
     with _raw_connection.cursor() as cursor:
-        cursor.execute(RAW_COUNT, params)
+        if path.startswith("/products/"):
+            cursor.execute(RAW_DETAIL, {"id": int(path.removeprefix("/products/").strip("/"))})
+            row = cursor.fetchone()
+            if row is None:
+                return _raw_respond(start_response, "404 Not Found", b"{}")
+            (detail,) = _raw_rows([row])
+            images = []
+            for image in row[len(RAW_KEYS)]:
+                url = RAW_MEDIA_URL + image["file"]
+                thumbnail = RAW_MEDIA_URL + image["thumbnail"] if image["thumbnail"] else url
+                images.append(
+                    {
+                        "id": image["id"],
+                        "url": url,
+                        "thumbnail_url": thumbnail,
+                        "alt": image["alt"],
+                        "position": image["position"],
+                        "width": image["width"],
+                        "height": image["height"],
+                    }
+                )
+            detail["images"] = images
+            return _raw_respond(
+                start_response, "200 OK", orjson.dumps(detail, option=orjson.OPT_UTC_Z)
+            )
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        params: dict[str, Any] = {"offset": (int(query.get("page", ["1"])[0]) - 1) * 20}
+        kind = "list"
+        if "category" in query:
+            kind, params["category"] = "category", int(query["category"][0])
+        elif "search" in query:
+            kind, params["search"] = "search", query["search"][0]
+        count_sql, page_sql = RAW_LISTS[kind]
+        cursor.execute(count_sql, params)
         (count,) = cursor.fetchone()
-        cursor.execute(RAW_PAGE, params)
-        results = [dict(zip(RAW_KEYS, row, strict=True)) for row in cursor.fetchall()]
-    for result in results:  # the same URL the app gives (local storage)
-        result["image"] = RAW_MEDIA_URL + result["image"] if result["image"] else None
+        results: list[dict[str, Any]] = []
+        if count > params["offset"]:
+            cursor.execute(page_sql, params)
+            results = _raw_rows(cursor.fetchall())
     body = orjson.dumps(
         {"count": count, "next": None, "previous": None, "results": results},
         option=orjson.OPT_UTC_Z,
     )
-    start_response(
-        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
+    return _raw_respond(start_response, "200 OK", body)
 
 
 # =============================================================================
@@ -265,17 +376,40 @@ def prepare(products: int) -> dict[str, Any]:
         )
         cursor.execute("VACUUM ANALYZE")
     categories = list(Category.objects.filter(depth=1).order_by("id").values_list("id", flat=True))
-    list_urls = [f"?category={cid}&page={page}" for cid in categories for page in (1, 2, 3, 4, 5)]
+    pages = (1, 2, 3, 4, 5)
+    list_queries = [f"?page={page}" for page in pages]
+    category_queries = [f"?category={cid}&page={page}" for cid in categories for page in pages]
+    search_queries = [f"?search={term.replace(' ', '+')}" for term in SEARCHES]
     ids = list(Product.objects.filter(is_active=True).order_by("id").values_list("id", flat=True))
     step = max(1, len(ids) // 50)
+    detail_ids = ids[::step][:50]
     customer = User.objects.create_user(email="bench-customer@example.com", password=None)
     return {
-        "list": [f"/api/v1/products/{query}" for query in list_urls],
-        "raw_list": [f"/products{query}" for query in list_urls],
-        "search": [f"/api/v1/products/?search={term.replace(' ', '+')}" for term in SEARCHES],
-        "detail": [f"/api/v1/products/{pid}/" for pid in ids[::step][:50]],
+        "list": [f"/api/v1/products/{query}" for query in list_queries],
+        "raw_list": [f"/products{query}" for query in list_queries],
+        "category": [f"/api/v1/products/{query}" for query in category_queries],
+        "raw_category": [f"/products{query}" for query in category_queries],
+        "search": [f"/api/v1/products/{query}" for query in search_queries],
+        "raw_search": [f"/products{query}" for query in search_queries],
+        "detail": [f"/api/v1/products/{pid}/" for pid in detail_ids],
+        "raw_detail": [f"/products/{pid}" for pid in detail_ids],
         "jwt": {"Authorization": f"Bearer {AccessToken.for_user(customer)}"},
     }
+
+
+RATIOS = {
+    # name: (numerator, denominator), rows of the same interleaved block
+    "search_vs_list_uncached": ("search uncached", "list uncached"),
+    "list_uncached_vs_raw": ("list uncached", "raw list"),
+    "category_uncached_vs_raw": ("category uncached", "raw category"),
+    "search_uncached_vs_raw": ("search uncached", "raw search"),
+    "detail_uncached_vs_raw": ("detail uncached", "raw detail"),
+    "detail_cached_vs_raw_detail_uncached": ("detail cached", "raw detail (2)"),
+    "list_cached_vs_raw": ("list cached", "raw list (2)"),
+    "category_cached_vs_raw": ("category cached", "raw category (2)"),
+    "jwt_vs_anonymous_uncached": ("category uncached JWT", "category uncached"),
+    "jwt_vs_anonymous_cached": ("category cached JWT", "category cached"),
+}
 
 
 def one_run(
@@ -288,29 +422,39 @@ def one_run(
         gunicorn("config.wsgi", {**env, "CATALOG_CACHE_SECONDS": "0"}) as cold,
         gunicorn("config.wsgi", {**env, "CATALOG_CACHE_SECONDS": "300"}) as cached,
     ):
-        warm(raw, data["raw_list"][:10], anonymous)
-        warm(cold, data["list"][:10], anonymous)
+        for kind in ("list", "category", "search", "detail"):
+            warm(raw, data[f"raw_{kind}"][:10], anonymous)
+            # The response cache is off here; each filter's count is cached once read (as in
+            # production, where a filter's first read after a catalog write counts).
+            warm(cold, data[kind], anonymous)
         uncached = interleaved(
             pool,
             {
                 "raw list": (raw, data["raw_list"], anonymous),
                 "list uncached": (cold, data["list"], anonymous),
-                "list uncached JWT": (cold, data["list"], jwt),
+                "raw category": (raw, data["raw_category"], anonymous),
+                "category uncached": (cold, data["category"], anonymous),
+                "category uncached JWT": (cold, data["category"], jwt),
+                "raw search": (raw, data["raw_search"], anonymous),
                 "search uncached": (cold, data["search"], anonymous),
+                "raw detail": (raw, data["raw_detail"], anonymous),
                 "detail uncached": (cold, data["detail"], anonymous),
             },
             seconds=seconds,
             clients=clients,
         )
         for headers in (anonymous, jwt):
-            warm(cached, data["list"] + data["search"] + data["detail"], headers)
+            warm(cached, data["list"] + data["category"] + data["search"] + data["detail"], headers)
         warmed = interleaved(
             pool,
             {
                 "raw list (2)": (raw, data["raw_list"], anonymous),
                 "list cached": (cached, data["list"], anonymous),
-                "list cached JWT": (cached, data["list"], jwt),
+                "raw category (2)": (raw, data["raw_category"], anonymous),
+                "category cached": (cached, data["category"], anonymous),
+                "category cached JWT": (cached, data["category"], jwt),
                 "search cached": (cached, data["search"], anonymous),
+                "raw detail (2)": (raw, data["raw_detail"], anonymous),
                 "detail cached": (cached, data["detail"], anonymous),
             },
             seconds=seconds,
@@ -319,22 +463,23 @@ def one_run(
     results: dict[str, dict[str, float]] = {**uncached, **warmed}
     for name, row in results.items():
         print(
-            f"  {name:<22} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
+            f"  {name:<24} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
             f"p99 {row['p99_ms']:6.1f} ms",
             flush=True,
         )
     results["ratios"] = {
-        "list_uncached_vs_raw": uncached["list uncached"]["rps"] / uncached["raw list"]["rps"],
-        "list_cached_vs_raw": warmed["list cached"]["rps"] / warmed["raw list (2)"]["rps"],
-        "jwt_vs_anonymous_uncached": uncached["list uncached JWT"]["rps"]
-        / uncached["list uncached"]["rps"],
-        "jwt_vs_anonymous_cached": warmed["list cached JWT"]["rps"] / warmed["list cached"]["rps"],
+        name: results[numerator]["rps"] / results[denominator]["rps"]
+        for name, (numerator, denominator) in RATIOS.items()
     }
-    print(
-        "  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in results["ratios"].items()),
-        flush=True,
-    )
+    print_ratios(results["ratios"])
     return results
+
+
+def print_ratios(ratios: dict[str, float]) -> None:
+    print("  ratios:", flush=True)
+    for name, value in ratios.items():
+        numerator, denominator = RATIOS[name]
+        print(f"    {name:<38} {value:5.2f}  ({numerator} / {denominator})", flush=True)
 
 
 def main() -> None:
@@ -384,10 +529,10 @@ def main() -> None:
     print("median over runs:")
     for key, row in median.items():
         print(
-            f"  {key:<22} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
+            f"  {key:<24} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
             f"p99 {row['p99_ms']:6.1f} ms"
         )
-    print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    print_ratios(ratios)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "catalog_reads.json").write_text(
         json.dumps({"runs": all_runs, "median": median, "ratios": ratios}, indent=2)
@@ -395,4 +540,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,20 +6,19 @@ Why it is long: categories, products, images and stock share the catalog read pa
 Product reads are built from `.values()` rows and encoded with orjson (no model instances, no
 serializer per field; `common.renderers.json_bytes` also writes what orjson refuses, such as
 metadata stored deeper than its 255 levels), and reads by anyone but staff are cached in the
-Django cache under the catalog version (see `inventory.cache`), so a write anywhere in the
-catalog makes the next read fresh.
+Django cache under the catalog version (see `inventory.cache`; a hit is one Redis round trip), so
+a write anywhere in the catalog makes the next read fresh. The count of a product filter is
+cached the same way for every reader, staff included, even with the response cache off: only the
+first page of a filter read after a catalog write counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import orjson
-from django.core.cache import cache
-from django.db.models import Q
-from django.db.models.functions import Lower
-from django.db.models.lookups import Exact
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
@@ -36,8 +35,10 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import SAFE_METHODS
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import User
@@ -49,11 +50,15 @@ from common.renderers import json_bytes
 
 from .. import selectors, services
 from ..cache import (
-    catalog_cache_key,
+    cached_count,
     catalog_etag,
+    count_key,
     current_catalog_version,
     http_max_age,
+    response_key,
     response_timeout,
+    versioned_get,
+    versioned_set,
 )
 from ..exceptions import InsufficientStock, InvalidCategoryParent
 from ..images import image_dict, image_url
@@ -104,34 +109,37 @@ def _public(response: HttpResponse, etag: str | None) -> HttpResponse:
     return response
 
 
-def catalog_read(request: Request, build: Callable[[], Any]) -> HttpResponse:
+def catalog_read(request: Request, build: Callable[[str | None], Any]) -> HttpResponse:
     """Build a catalog read. Staff get it fresh and private (`no-store`, common.middleware);
     anyone else gets a public response (API.md): `Cache-Control: public, max-age=…` and an ETag,
     with the body from the Django cache when it is there.
 
-    The catalog version is read before the database is: a matching If-None-Match is answered 304
-    with no query at all, and a response built while a write commits is stored (and tagged)
-    under the old version, never the new one.
+    The catalog version and the cached body come in one round trip (`versioned_get`), before the
+    database is read: a matching If-None-Match is answered 304 with no query at all, and a
+    response built while a write commits is stored (and tagged) under the old version, never the
+    new one. `build` gets that version (None for staff, or when the cache is unreachable) for
+    what it caches itself (the count of a product filter).
     """
     if is_staff_user(request.user):
-        return json_response(build())
-    version = current_catalog_version()  # None: the cache is unreachable, so no ETag either
+        return json_response(build(None))
     # The host is part of the key: pagination links are absolute URLs.
     parts = (request.get_host(), request.path, request.META.get("QUERY_STRING", ""))
-    etag = None
-    if version is not None:
-        caller = "customer" if request.user.is_authenticated else "anonymous"
-        etag = catalog_etag(version, *parts, caller)
-        if _if_none_match(request, etag):
-            return _public(HttpResponseNotModified(), etag)
     timeout = response_timeout()
-    if timeout <= 0 or version is None:
-        return _public(json_response(build()), etag)
-    key = catalog_cache_key(*parts, version=version)
-    body = cache.get(key)
+    key = response_key(*parts)
+    if timeout > 0:
+        version, body = versioned_get(key)
+    else:
+        version, body = current_catalog_version(), None
+    if version is None:  # the cache is unreachable: no ETag, nothing cached
+        return _public(json_response(build(None)), None)
+    caller = "customer" if request.user.is_authenticated else "anonymous"
+    etag = catalog_etag(version, *parts, caller)
+    if _if_none_match(request, etag):
+        return _public(HttpResponseNotModified(), etag)
     if body is None:
-        body = json_bytes(build(), option=JSON_OPTIONS)
-        cache.set(key, body, timeout)
+        body = json_bytes(build(version), option=JSON_OPTIONS)
+        if timeout > 0:
+            versioned_set(key, version, body, timeout)
     return _public(HttpResponse(body, content_type="application/json"), etag)
 
 
@@ -139,10 +147,12 @@ def acting_user(request: Request) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
+_PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
+
+
 class CatalogReadMixin:
-    """Catalog GETs authenticate JWTs with `CatalogReadJWTAuthentication` (no per-request
-    user query) and count throttles in process memory (no cache round trip); writes keep the
-    project's defaults."""
+    """Catalog GETs use the catalog read throttles and authentication
+    (`inventory/api/throttling.py`, `authentication.py`); writes keep the project's defaults."""
 
     def get_throttles(self) -> list[BaseThrottle]:
         if getattr(self, "_safe_request", False):
@@ -160,6 +170,26 @@ class CatalogReadMixin:
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         self._safe_request = request.method in SAFE_METHODS
         return super().initialize_request(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        """What DRF's negotiation answers for what nearly every read sends (no Accept header,
+        `*/*` or `application/json`; no format override): JSON, without parsing the header.
+        Anything else is negotiated as usual (a 406 stays a 406)."""
+        if (
+            getattr(self, "_safe_request", False)
+            and getattr(self, "format_kwarg", None) is None
+            and request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
+            and api_settings.URL_FORMAT_OVERRIDE not in request.query_params
+        ):
+            renderer: BaseRenderer = self.get_renderers()[0]  # type: ignore[attr-defined]
+            if renderer.media_type == "application/json":
+                return renderer, renderer.media_type
+        negotiated: tuple[BaseRenderer, str] = super().perform_content_negotiation(  # type: ignore[misc]
+            request, force
+        )
+        return negotiated
 
 
 def validated_query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
@@ -212,11 +242,12 @@ class CategoryViewSet(CatalogReadMixin, viewsets.GenericViewSet[Category]):
     serializer_class = CategoryOutputSerializer
     permission_classes = [IsStaffOrReadOnly]
     filter_backends: list[Any] = []
-    lookup_value_regex = r"\d+"
+    # ASCII digits: `\d` would also take "\u0661" (Arabic-Indic one), which int() reads as 1.
+    lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def list(self, request: Request) -> HttpResponse:
-        def build() -> Any:
+        def build(_version: str | None) -> Any:
             parent = validated_query(CategoryListQuerySerializer, request).get("parent")
             categories = Category.objects.order_by("full_path", "id")
             if parent == "null":
@@ -231,7 +262,7 @@ class CategoryViewSet(CatalogReadMixin, viewsets.GenericViewSet[Category]):
         return catalog_read(request, build)
 
     def retrieve(self, request: Request, pk: str) -> HttpResponse:
-        def build() -> Any:
+        def build(_version: str | None) -> Any:
             category = self.get_object()
             data = category_dict(category)
             data["children"] = [
@@ -246,7 +277,7 @@ class CategoryViewSet(CatalogReadMixin, viewsets.GenericViewSet[Category]):
     def tree(self, request: Request) -> HttpResponse:
         """The whole tree, nested, from one query."""
 
-        def build() -> Any:
+        def build(_version: str | None) -> Any:
             nodes: dict[int, dict[str, Any]] = {}
             roots: list[dict[str, Any]] = []
             # Ordered by depth, so every parent is seen before its children.
@@ -344,16 +375,8 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     # Reads take the numeric id or the slug (API.md); writes and stock actions only the id.
     lookup_value_regex = r"[A-Za-z0-9_-]+"
 
-    @staticmethod
-    def lookup_filter(value: int | str) -> Q:
-        """A product by id (all digits) or by slug, regardless of case (a slug is never all
-        digits: see `services.product_slug`)."""
-        if isinstance(value, int) or (value.isascii() and value.isdigit()):
-            return Q(pk=int(value))
-        return Q(Exact(Lower("slug"), value.lower()))
-
     def list(self, request: Request) -> HttpResponse:
-        def build() -> Any:
+        def build(version: str | None) -> Any:
             staff = is_staff_user(request.user)
             query = browse_query(request.query_params) or validated_query(
                 ProductListQuerySerializer, request
@@ -364,19 +387,21 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
                 max_price=query.get("max_price"),
                 in_stock=query.get("in_stock"),
                 search=query.get("search", "").strip(),
-                attrs=[tuple(item.split(":", 1)) for item in query.get("attr", [])],
+                attrs=tuple(tuple(item.split(":", 1)) for item in query.get("attr", [])),
                 sku=query.get("sku", ""),
                 ordering=query.get("ordering", ""),
                 is_active=query.get("is_active"),
             )
-            products = selectors.product_list(staff=staff, filters=filters)
+            counted = self._count(filters, staff=staff, version=version)
+
+            def fetch(offset: int, limit: int) -> list[dict[str, Any]]:
+                return selectors.product_page_rows(
+                    staff=staff, filters=filters, fuzzy=counted.fuzzy, offset=offset, limit=limit
+                )
+
             paginator = self.paginator
             assert isinstance(paginator, CatalogPagination)
-            page = paginator.paginate_rows(
-                rows=selectors.product_rows(products, staff=staff),
-                count_from=products.order_by(),
-                request=request,
-            )
+            page = paginator.paginate_rows(request=request, count=counted.count, fetch=fetch)
             if (
                 not page
                 and filters.category
@@ -387,12 +412,37 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
 
         return catalog_read(request, build)
 
+    @staticmethod
+    def _count(
+        filters: selectors.ProductFilters, *, staff: bool, version: str | None
+    ) -> selectors.ProductCount:
+        """The count of a filter, the same on all its pages: cached per (filter, staff or not)
+        under the catalog version (`inventory.cache.cached_count`), so only a filter's first
+        read after a catalog write counts. Staff reads bring no version: it is read along."""
+
+        def count() -> tuple[int, bool]:
+            counted = selectors.product_count(staff=staff, filters=filters)
+            return counted.count, counted.fuzzy
+
+        # The filter, not the query string: pages, page sizes, orderings and the order of the
+        # parameters share one count (`is_active` is a staff filter: ignored for others).
+        normalized = replace(
+            filters,
+            ordering="",
+            attrs=tuple(sorted(filters.attrs)),
+            is_active=filters.is_active if staff else None,
+        )
+        key = count_key("products", "staff" if staff else "public", repr(normalized))
+        if staff:
+            found = cached_count(key, count)
+        elif version is not None:
+            found = cached_count(key, count, version=version)
+        else:  # the cache is unreachable
+            found = count()
+        return selectors.ProductCount(*found)
+
     def _detail(self, request: Request, pk: int | str) -> dict[str, Any]:
-        staff = is_staff_user(request.user)
-        products = selectors.product_list(staff=staff, filters=selectors.ProductFilters())
-        row = selectors.product_rows(
-            products.filter(self.lookup_filter(pk)), staff=staff, images=True
-        ).first()
+        row = selectors.product_detail_row(staff=is_staff_user(request.user), product=pk)
         if row is None:
             raise NotFound()
         return product_dict(row)
@@ -409,7 +459,7 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     )
     def retrieve(self, request: Request, pk: str) -> HttpResponse:
         """A product by its numeric id or its slug."""
-        return catalog_read(request, lambda: self._detail(request, pk))
+        return catalog_read(request, lambda _version: self._detail(request, pk))
 
     def create(self, request: Request) -> HttpResponse:
         data = ProductInputSerializer(data=request.data)
@@ -440,7 +490,9 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     @action(detail=True, methods=["get"], permission_classes=[IsStaff])
     def stock(self, request: Request, pk: str) -> Response:
         # The route also matches slugs (for reads); stock is reached by id only.
-        level = StockLevel.objects.filter(product_id=int(pk)).first() if pk.isdigit() else None
+        # ASCII digits only: "¹" passes str.isdigit() but not int().
+        is_id = pk.isascii() and pk.isdigit()
+        level = StockLevel.objects.filter(product_id=int(pk)).first() if is_id else None
         if level is None:
             raise NotFound()
         return Response(StockLevelOutputSerializer(level).data)
