@@ -182,6 +182,32 @@ class UserRateThrottle(SimpleRateThrottle, throttling.UserRateThrottle):
     """The `user` rate: requests by user id, anonymous ones by client address."""
 
 
+class CallerRateThrottle(SimpleRateThrottle):
+    """The `anon` rate for an anonymous caller (by address) or the `user` rate for a signed-in one
+    (by user id), in ONE counter: one round trip per request where the pair above makes two for
+    an anonymous caller (DRF's user throttle counts anonymous callers by address as well, at the
+    higher user rate, which never decides). Its keys are the pair's (`throttle_anon_<address>`,
+    `throttle_user_<id>`), so what it counts adds up with the caller's other requests."""
+
+    scope = "anon"
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        self.scope = "user" if request.user and request.user.is_authenticated else "anon"
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_rate(self) -> str | None:
+        # DRF raises for a scope without a rate; no rate here means no limit, as for the pair.
+        rate: str | None = self.THROTTLE_RATES.get(self.scope)
+        return rate
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        user = request.user
+        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 # --- failure limits -----------------------------------------------------------------------------
 
 

@@ -81,7 +81,7 @@ from .serializers import (
     StockMovementOutputSerializer,
     browse_query,
 )
-from .throttling import CatalogReadAnonThrottle, CatalogReadUserThrottle
+from .throttling import CatalogReadThrottle
 
 JSON_OPTIONS = orjson.OPT_UTC_Z
 
@@ -156,7 +156,7 @@ class CatalogReadMixin:
 
     def get_throttles(self) -> list[BaseThrottle]:
         if getattr(self, "_safe_request", False):
-            return [CatalogReadAnonThrottle(), CatalogReadUserThrottle()]
+            return [CatalogReadThrottle()]
         throttles: list[BaseThrottle] = super().get_throttles()  # type: ignore[misc]
         return throttles
 

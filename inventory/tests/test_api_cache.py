@@ -133,7 +133,7 @@ def test_catalog_writes_still_check_the_user_every_time(
 def test_catalog_reads_are_throttled(api_client, product, monkeypatch):
     from inventory.api import throttling
 
-    monkeypatch.setattr(throttling.CatalogReadAnonThrottle, "THROTTLE_RATES", {"anon": "2/min"})
+    monkeypatch.setattr(throttling.CatalogReadThrottle, "THROTTLE_RATES", {"anon": "2/min"})
     url = f"/api/v1/products/{product.pk}/"
     assert [api_client.get(url).status_code for _ in range(3)] == [200, 200, 429]
 
