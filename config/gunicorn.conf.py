@@ -27,8 +27,7 @@ and a request's state lives on the request; the request id is a context variable
 (common/logging.py), so each thread has its own; prometheus_client's multiprocess values take a
 lock around every write (common/metrics.py needs no change). Module-level state is filled at
 import, before the threads start (URLs, settings, handlers, `functools.cache`), or races only
-harmlessly: the catalog's memo of checked tokens (inventory/api/authentication.py: whole entries
-replaced, at worst a token checked twice), whether pg_trgm exists (inventory/selectors.py: the
+harmlessly: whether pg_trgm exists (inventory/selectors.py: the
 same answer twice), the outbox's broker backoff (common/outbox.py: one number), the
 once-a-minute log filter (common/logging.py: at worst a second line in a minute, or a count of
 held lines off by one).
