@@ -2,8 +2,8 @@
 
 - Access tokens carry `role` and `email_verified` (for clients; permissions still read the
   database user, except that catalog GETs take a `customer` role at its word:
-  inventory/api/authentication.py) and `refresh_jti`, the id of the refresh token minted with them, so that a
-  password change can keep the caller's own session and end every other one.
+  inventory/api/authentication.py) and `refresh_jti`, the id of the refresh token minted with
+  them, so that a password change can keep the caller's own session and end every other one.
 - Both tokens of a pair carry the user's `session_generation` (accounts/sessions.py): bumping it
   ends every access token made before at once.
 - A refresh token made by rotating another carries `rotated_from`, the jti of that one, so that a
