@@ -34,15 +34,17 @@ from __future__ import annotations
 import http.client
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -68,19 +70,6 @@ class Result:
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _with_database(url: str, name: str, **query: str) -> str:
@@ -144,43 +133,6 @@ def _load(clients: Any, port: int, paths: list[str], seconds: float, turn: int) 
     )
 
 
-def _start(name: str, env: dict[str, str], extra: list[str], deadline: float) -> Server:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c",
-            "config/gunicorn.conf.py",
-            *extra,
-            "config.wsgi",
-        ],
-        cwd=ROOT,
-        env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = Server(name, port, process)
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-            conn.close()
-            return server
-        except (OSError, http.client.HTTPException):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"gunicorn ({name}) did not start") from None
-            time.sleep(0.2)
-
-
-def _stop(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-
-
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -220,7 +172,9 @@ def main() -> None:
     if SYNC:
         variants.append(("sync", {"DATABASE_POOL_MAX_SIZE": "0"}, ["-k", "sync", "--threads", "1"]))
     names = [variant[0] for variant in variants]
-    servers: list[Server] = []
+    servers: dict[str, stack.Process] = {}
+    ports: dict[str, int] = {}
+    logs = Path(tempfile.mkdtemp(prefix="bench-pool-"))
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -261,14 +215,20 @@ def main() -> None:
                 **extra_env,
                 "DATABASE_URL": _with_database(base_url, name, application_name=f"bench-{variant}"),
             }
-            servers.append(_start(variant, server_env, flags, deadline))
-        by_name = {server.name: server for server in servers}
+            ports[variant] = stack.free_port()
+            servers[variant] = stack.gunicorn(
+                server_env,
+                logs / f"{variant}.log",
+                port=ports[variant],
+                timeout=max(1.0, deadline - time.monotonic()),
+                flags=flags,
+            )
 
         results: dict[str, list[Result]] = {variant: [] for variant in names}
         connections_held: dict[str, list[int]] = {variant: [] for variant in names}
         with multiprocessing.get_context("spawn").Pool(CONCURRENCY) as clients:
-            for server in servers:  # imports, connections, the first queries of every thread
-                _load(clients, server.port, paths, 1.0, 0)
+            for port in ports.values():  # imports, connections, every thread's first query
+                _load(clients, port, paths, 1.0, 0)
             for run in range(RUNS):
                 merged = {variant: Result() for variant in names}
                 for turn in range(SLICES):
@@ -276,9 +236,7 @@ def main() -> None:
                     if (turn + run) % 2:
                         order.reverse()
                     for variant in order:
-                        sliced = _load(
-                            clients, by_name[variant].port, paths, SLICE_SECONDS, turn + run
-                        )
+                        sliced = _load(clients, ports[variant], paths, SLICE_SECONDS, turn + run)
                         merged[variant].seconds += sliced.seconds
                         merged[variant].latencies += sliced.latencies
                 held = _connections_held(base_url, name)
@@ -320,8 +278,8 @@ def main() -> None:
             f"median {_median(ratios):.2f}"
         )
     finally:
-        for server in servers:
-            _stop(server)
+        for server in servers.values():
+            server.stop()
         try:
             from django.db import connections
 

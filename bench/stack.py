@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +119,19 @@ class Process:
         self._handle.close()
 
 
-def gunicorn(env: Mapping[str, str], log: Path, *, port: int, timeout: float = 60) -> Process:
-    """The app under gunicorn with config/gunicorn.conf.py on 127.0.0.1:`port`; returns once
-    /healthz answers."""
+def gunicorn(
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    port: int,
+    timeout: float = 60,
+    flags: Sequence[str] = (),
+) -> Process:
+    """The app under gunicorn with config/gunicorn.conf.py (and `flags` over it) on
+    127.0.0.1:`port`; returns once /healthz answers."""
     process = Process(
         "gunicorn",
-        [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "config.wsgi"],
+        [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", *flags, "config.wsgi"],
         {**env, "HOST": "127.0.0.1", "PORT": str(port)},
         log,
     )
