@@ -25,14 +25,14 @@ def own_connection() -> Iterator[Any]:
     wrapper.close()
 
 
-def _admin_execute(sql: str, params: list[Any]) -> Any:
+def admin_execute(sql: str, params: list[Any]) -> Any:
     """Another session, outside Django, as an operator would run it."""
     settings = connections["default"].get_connection_params()
     settings.pop("cursor_factory", None)
     settings.pop("context", None)
     with psycopg.connect(**settings, autocommit=True) as admin, admin.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()
+        return cursor.fetchall()
 
 
 def _backend_pid(wrapper: Any) -> int:
@@ -52,13 +52,13 @@ def test_an_idle_healthy_connection_is_usable_without_a_query(own_connection):
     pid = _backend_pid(own_connection)
     assert own_connection.is_usable() is True
     # The server's record of this session's last statement is still ours: no SELECT 1 was sent.
-    (last,) = _admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+    ((last,),) = admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
     assert last == "SELECT pg_backend_pid()"
 
 
 def test_a_connection_the_server_ended_is_not_usable(own_connection):
     pid = _backend_pid(own_connection)
-    assert _admin_execute("SELECT pg_terminate_backend(%s)", [pid]) == (True,)
+    assert admin_execute("SELECT pg_terminate_backend(%s)", [pid]) == [(True,)]
     deadline = time.monotonic() + 5
     while own_connection.is_usable() and time.monotonic() < deadline:
         time.sleep(0.02)  # the FATAL message and the close reach the socket a moment later
@@ -69,12 +69,12 @@ def test_a_notice_waiting_on_the_socket_falls_back_to_the_real_check(own_connect
     pid = _backend_pid(own_connection)
     with own_connection.connection.cursor() as cursor:
         cursor.execute("LISTEN shop_backend_test")
-    _admin_execute("SELECT pg_notify('shop_backend_test', 'hello') IS NULL", [])
+    admin_execute("SELECT pg_notify('shop_backend_test', 'hello') IS NULL", [])
     poller = select.poll()  # the notification reaches our socket a moment after the commit
     poller.register(own_connection.connection.fileno(), select.POLLIN)
     assert poller.poll(5_000), "the notification never arrived"
     assert own_connection.is_usable() is True  # readable, yet alive: SELECT 1 said so
-    (last,) = _admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+    ((last,),) = admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
     assert last == "SELECT 1"
 
 

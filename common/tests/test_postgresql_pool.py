@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import psycopg_pool.pool
 import pytest
 from django.contrib.postgres.signals import register_type_handlers
@@ -23,21 +22,12 @@ from django.db.backends.signals import connection_created
 
 from common.postgresql.base import DatabaseWrapper
 from common.tests.test_deploy import settings_probe
+from common.tests.test_postgresql_backend import admin_execute
 
 pytestmark = pytest.mark.django_db
 
 ALIAS = "pool_test"
 POOL_SIZE = 3
-
-
-def _admin_execute(sql: str, params: list[Any]) -> Any:
-    """Another session, outside Django, as an operator would run it."""
-    settings = connections["default"].get_connection_params()
-    settings.pop("cursor_factory", None)
-    settings.pop("context", None)
-    with psycopg.connect(**settings, autocommit=True) as admin, admin.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _backend_pid(wrapper: Any) -> int:
@@ -99,7 +89,7 @@ def _take(wrapper: Any, pid: int) -> int:
 
 
 def _last_query(pid: int) -> str:
-    ((query,),) = _admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+    ((query,),) = admin_execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
     return str(query)
 
 
@@ -119,10 +109,10 @@ def test_dead_pooled_connections_are_replaced_at_once(pooled):
     one, with no error and without sleeping (the fixture fails any backoff)."""
     dead = _pool_pids(pooled)
     assert len(dead) == POOL_SIZE
-    _admin_execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(dead)])
+    admin_execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(dead)])
     deadline = time.monotonic() + 10
     # Each backend exits a moment after it was told to, its FATAL message then on the socket.
-    while _admin_execute("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", [list(dead)]):
+    while admin_execute("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", [list(dead)]):
         assert time.monotonic() < deadline, "the terminated backends did not exit"
         time.sleep(0.02)
 
@@ -139,7 +129,7 @@ def test_a_notice_on_a_pooled_connection_falls_back_to_the_real_check(pooled):
         cursor.execute("LISTEN shop_pool_test")
     socket = pooled.connection.fileno()
     pooled.close()
-    _admin_execute("SELECT pg_notify('shop_pool_test', 'hello') IS NULL", [])
+    admin_execute("SELECT pg_notify('shop_pool_test', 'hello') IS NULL", [])
     poller = select.poll()  # the notification reaches the socket a moment after the commit
     poller.register(socket, select.POLLIN)
     assert poller.poll(5_000), "the notification never arrived"
