@@ -64,9 +64,14 @@ def category_descendant_ids(*, category: Category) -> QuerySet[Category, int]:
     )
 
 
+def is_id(value: str) -> bool:
+    """Whether a path or query value names a row by id: ASCII digits only ("¹" passes
+    `str.isdigit()` but not `int()`); anything else is a slug."""
+    return value.isascii() and value.isdigit()
+
+
 def _category_lookup(value: str) -> Q:
-    # ASCII digits only: "¹" passes str.isdigit() but not int().
-    return Q(pk=int(value)) if value.isascii() and value.isdigit() else Q(slug=value)
+    return Q(pk=int(value)) if is_id(value) else Q(slug=value)
 
 
 def category_exists(*, value: str) -> bool:
@@ -312,7 +317,7 @@ def product_page_rows(
     params: list[Any] = []
     column = ""
     if filters.category:
-        column = "id" if filters.category.isascii() and filters.category.isdigit() else "slug"
+        column = "id" if is_id(filters.category) else "slug"
         params.append(int(filters.category) if column == "id" else filters.category)
     search = bool(filters.search)
     if search:
@@ -353,7 +358,7 @@ def product_detail_row(*, staff: bool, product: int | str) -> dict[str, Any] | N
     """A visible product by id (an int, or a string of ASCII digits) or by slug, regardless of
     case (a slug is never all digits: see `services.product_slug`), as
     `product_rows(..., images=True)` gives it; None when there is none. One query."""
-    by_slug = not (isinstance(product, int) or (product.isascii() and product.isdigit()))
+    by_slug = not (isinstance(product, int) or is_id(product))
     value = str(product).lower() if by_slug else int(product)
     with connection.cursor() as cursor:
         cursor.execute(_DETAIL_SQL[staff, by_slug], [value])

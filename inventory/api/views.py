@@ -490,8 +490,7 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     @action(detail=True, methods=["get"], permission_classes=[IsStaff])
     def stock(self, request: Request, pk: str) -> Response:
         # The route also matches slugs (for reads); stock is reached by id only.
-        # ASCII digits only: "¹" passes str.isdigit() but not int().
-        is_id = pk.isascii() and pk.isdigit()
+        is_id = selectors.is_id(pk)
         level = StockLevel.objects.filter(product_id=int(pk)).first() if is_id else None
         if level is None:
             raise NotFound()
