@@ -11,6 +11,14 @@ jsonb, so either would fail later as a database error.
 The size limit (DATA_UPLOAD_MAX_MEMORY_SIZE → 413) is not checked here: DRF reads JSON bodies
 through `request.body`, where Django enforces it before any parser runs (common/exceptions.py
 maps its `RequestDataTooBig`).
+
+`JSONInputSerializer` is the other half of strict JSON, for input serializers of JSON bodies: a
+value is taken only in the JSON type the OpenAPI schema documents for its field. DRF's fields are
+lenient on purpose (a CharField takes `0` as "0", an IntegerField "12", a BooleanField "yes", a
+UUIDField an integer); the schema promises clients a string, an integer, a boolean, so anything
+else is a 400 `invalid` naming the field, as the schema says it is. Likewise a string's
+`maxLength` holds for the string as sent, before DRF trims it. `QueryIntegerField` is the same
+for an integer query parameter: digits, optionally signed (DRF also takes `5.0` and ` 5`).
 """
 
 from __future__ import annotations
@@ -21,8 +29,8 @@ import re
 from collections.abc import Mapping
 from typing import IO, Any
 
-from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework import parsers, serializers
+from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 
 JSON_MAX_DEPTH = 64  # API.md, Conventions
 
@@ -116,3 +124,67 @@ class JSONParser(parsers.JSONParser):
             if problem is not None:
                 raise ParseError(f"JSON parse error - the body {problem}.")
         return data
+
+
+def _too_long(field: serializers.Field[Any, Any, Any, Any], value: object) -> bool:
+    """A trimmed CharField checks `max_length` after trimming; the schema's `maxLength` is about
+    the value as sent, and so is this."""
+    return (
+        isinstance(field, serializers.CharField)
+        and field.trim_whitespace
+        and field.max_length is not None
+        and isinstance(value, str)
+        and len(value) > field.max_length
+    )
+
+
+def _json_type_ok(field: serializers.Field[Any, Any, Any, Any], value: object) -> bool:
+    """Is `value` of the JSON type the schema documents for `field`? (None is left to the
+    field's `allow_null`; other fields, lists and objects are left to DRF, which is strict
+    about them already.)"""
+    if value is None:
+        return True
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.IntegerField):
+        # JSON Schema's integer: 3 and 3.0 alike, never true or "3".
+        integral_float = isinstance(value, float) and value.is_integer()
+        return not isinstance(value, bool) and (isinstance(value, int) or integral_float)
+    if isinstance(field, serializers.FloatField | serializers.DecimalField):
+        return not isinstance(value, bool) and isinstance(value, int | float | str)
+    if isinstance(field, serializers.CharField | serializers.UUIDField):
+        return isinstance(value, str)
+    return True
+
+
+# An input serializer of a JSON body that takes each value only in its documented JSON type
+# (see the module's doc); nested serializers check their own fields when they are one too. (A
+# comment, not a docstring: the schema would show a docstring as every subclass's description.)
+class JSONInputSerializer(serializers.Serializer[dict[str, Any]]):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            wrong: dict[str, list[ErrorDetail]] = {}
+            for name, field in self.fields.items():
+                if field.read_only or name not in data:
+                    continue
+                if not _json_type_ok(field, data[name]):
+                    message = str(field.error_messages["invalid"])
+                    wrong[name] = [ErrorDetail(message, code="invalid")]
+                elif _too_long(field, data[name]):
+                    limit = getattr(field, "max_length", None)
+                    message = field.error_messages["max_length"].format(max_length=limit)
+                    wrong[name] = [ErrorDetail(message, code="max_length")]
+            if wrong:
+                raise ValidationError(wrong)
+        result: dict[str, Any] = super().to_internal_value(data)
+        return result
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter, as the schema's `integer` reads it: digits, optionally signed."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not re.fullmatch(r"[-+]?[0-9]+", data):
+            self.fail("invalid")
+        value: int = super().to_internal_value(data)
+        return value

@@ -1,7 +1,9 @@
 """Input and output serializers of the accounts API (module-level, unique names).
 
 Input serializers are strict: a field they do not accept (`role`, `is_staff`, `email_verified`...)
-is a 400 naming that field, not silently dropped, so an escalation attempt is visibly refused.
+is a 400 naming that field, not silently dropped, so an escalation attempt is visibly refused (the
+schema says so: `additionalProperties: false`, common/openapi.py), and each value must have its
+documented JSON type (common/parsers.py, `JSONInputSerializer`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
+from common.parsers import JSONInputSerializer
+
 from ..models import User
 
 
-class StrictInputSerializer(serializers.Serializer[dict[str, Any]]):
+class StrictInputSerializer(JSONInputSerializer):
+    reject_unknown_fields = True  # documented by common.openapi.AutoSchema
+
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))

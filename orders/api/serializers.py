@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_sc
 from rest_framework import serializers
 
 from common.exceptions import BIGINT_MAX
+from common.parsers import JSONInputSerializer
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.pricing import PricedLine, line_total_cents, totals_for
 from payments.api.serializers import PaymentOutputSerializer
@@ -45,19 +46,19 @@ class CartOutputSerializer(serializers.Serializer[Any]):
     currency = serializers.CharField()
 
 
-class CartItemAddInputSerializer(serializers.Serializer[Any]):
+class CartItemAddInputSerializer(JSONInputSerializer):
     product = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
-class CartItemUpdateInputSerializer(serializers.Serializer[Any]):
+class CartItemUpdateInputSerializer(JSONInputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
 # --- orders ------------------------------------------------------------------------------------
 
 
-class ShippingAddressSerializer(serializers.Serializer[Any]):
+class ShippingAddressSerializer(JSONInputSerializer):
     name = serializers.CharField(max_length=200)
     line1 = serializers.CharField(max_length=200)
     line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -92,7 +93,7 @@ class ShippingAddressSerializer(serializers.Serializer[Any]):
         )
     ]
 )
-class OrderPlaceInputSerializer(serializers.Serializer[Any]):
+class OrderPlaceInputSerializer(JSONInputSerializer):
     shipping_address = ShippingAddressSerializer()
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
@@ -113,9 +114,9 @@ _COUNTRY = re.compile("[A-Za-z]{2}")
 
 def order_place_input(data: Any) -> dict[str, Any] | None:
     """`OrderPlaceInputSerializer(data=data).validated_data` for a body it certainly accepts
-    (strings only, each trimmed, within its length, without null or surrogate characters), or
-    None whenever in doubt: the caller then runs the serializer, which accepts or words the 400
-    (so every error body is the serializer's). A test holds the two equal."""
+    (strings only, each within its length as sent, then trimmed, without null or surrogate
+    characters), or None whenever in doubt: the caller then runs the serializer, which accepts
+    or words the 400 (so every error body is the serializer's). A test holds the two equal."""
     if type(data) is not dict:
         return None
     given = data.get("shipping_address")
@@ -129,10 +130,10 @@ def order_place_input(data: Any) -> dict[str, Any] | None:
             address[field] = ""
             continue
         value = given[field]
-        if type(value) is not str:
+        if type(value) is not str or len(value) > max_length:  # the length as sent
             return None
         value = value.strip()
-        if (required and not value) or len(value) > max_length or _REFUSED_CHARACTERS.search(value):
+        if (required and not value) or _REFUSED_CHARACTERS.search(value):
             return None
         address[field] = value
     country = given.get("country")
@@ -143,15 +144,15 @@ def order_place_input(data: Any) -> dict[str, Any] | None:
         return None
     address["country"] = country.upper()
     note = data.get("note", "")
-    if type(note) is not str:
+    if type(note) is not str or len(note) > _NOTE_MAX_LENGTH:
         return None
     note = note.strip()
-    if len(note) > _NOTE_MAX_LENGTH or _REFUSED_CHARACTERS.search(note):
+    if _REFUSED_CHARACTERS.search(note):
         return None
     return {"shipping_address": address, "note": note}
 
 
-class OrderShipInputSerializer(serializers.Serializer[Any]):
+class OrderShipInputSerializer(JSONInputSerializer):
     carrier = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     tracking_number = serializers.CharField(
         max_length=100, required=False, allow_blank=True, default=""
@@ -264,7 +265,7 @@ def cart_representation(items: list[CartItem]) -> dict[str, Any]:
     }
 
 
-class OrderPayInputSerializer(serializers.Serializer[dict[str, Any]]):
+class OrderPayInputSerializer(JSONInputSerializer):
     payment_method = serializers.UUIDField(help_text="One of your saved payment methods.")
 
 
@@ -282,7 +283,7 @@ class OrderPayInputSerializer(serializers.Serializer[dict[str, Any]]):
         ),
     ]
 )
-class OrderRefundInputSerializer(serializers.Serializer[dict[str, Any]]):
+class OrderRefundInputSerializer(JSONInputSerializer):
     amount_cents = serializers.IntegerField(
         min_value=1,
         max_value=BIGINT_MAX,

@@ -114,12 +114,16 @@ class CartItemDetailView(APIView):
         operation_id="cart_items_partial_update",
     )
     def patch(self, request: Request, item_id: int) -> Response:
-        data = CartItemUpdateInputSerializer(data=request.data)
+        # A partial update, as PATCH is: a body without `quantity` changes nothing.
+        data = CartItemUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         try:
-            item = services.cart_item_update(
-                user=_user(request), item_id=item_id, quantity=data.validated_data["quantity"]
-            )
+            if "quantity" in data.validated_data:
+                item = services.cart_item_update(
+                    user=_user(request), item_id=item_id, quantity=data.validated_data["quantity"]
+                )
+            else:
+                item = selectors.cart_item_list(user=_user(request)).get(pk=item_id)
         except CartItem.DoesNotExist:
             raise Http404 from None
         return Response(CartItemOutputSerializer(item).data)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
+from common.parsers import JSONInputSerializer
 from payments.cards import (
     brand_from_number,
     cvc_length,
@@ -21,7 +22,7 @@ from payments.gateways.base import CardDetails
 from payments.models import Payment, PaymentMethod
 
 
-class CardInputSerializer(serializers.Serializer[dict[str, Any]]):
+class CardInputSerializer(JSONInputSerializer):
     number = serializers.CharField(write_only=True, max_length=32, trim_whitespace=True)
     exp_month = serializers.IntegerField(min_value=1, max_value=12)
     exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
@@ -52,7 +53,7 @@ class CardInputSerializer(serializers.Serializer[dict[str, Any]]):
         return attrs
 
 
-class BillingAddressSerializer(serializers.Serializer[dict[str, Any]]):
+class BillingAddressSerializer(JSONInputSerializer):
     line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
     line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -61,7 +62,7 @@ class BillingAddressSerializer(serializers.Serializer[dict[str, Any]]):
     country = serializers.CharField(max_length=2, min_length=2, required=False)
 
 
-class BillingDetailsSerializer(serializers.Serializer[dict[str, Any]]):
+class BillingDetailsSerializer(JSONInputSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
@@ -104,7 +105,7 @@ def _test_card(title: str, number: str, description: str) -> OpenApiExample:
         ),
     ]
 )
-class PaymentMethodCreateInputSerializer(serializers.Serializer[dict[str, Any]]):
+class PaymentMethodCreateInputSerializer(JSONInputSerializer):
     card = CardInputSerializer(required=False)
     token = serializers.CharField(required=False, max_length=255)
     billing_details = BillingDetailsSerializer(required=False)

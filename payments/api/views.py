@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -142,10 +142,21 @@ class PaymentWebhookView(APIView):
             "`Stripe-Signature`. An event id seen before answers 200 and does nothing."
         ),
         request=OpenApiTypes.OBJECT,
-        responses={
-            200: WebhookAckSerializer,
-            400: OpenApiResponse(description="Bad or stale signature, or not an event."),
-        },
+        parameters=[
+            OpenApiParameter(
+                "X-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                description="The test gateway's signature (`PAYMENT_GATEWAY=test`).",
+            ),
+            OpenApiParameter(
+                "Stripe-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                description="Stripe's signature (`PAYMENT_GATEWAY=stripe`).",
+            ),
+        ],
+        responses={200: WebhookAckSerializer, **domain_error_responses(InvalidWebhook)},
         auth=[],
     )
     def post(self, request: Request, gateway: str) -> Response:

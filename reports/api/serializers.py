@@ -8,6 +8,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from common.parsers import QueryIntegerField
+
 from ..selectors import (
     DEFAULT_INTERVAL,
     DEFAULT_RANGE_DAYS,
@@ -79,7 +81,7 @@ class SalesReportQuerySerializer(_DateRangeQuerySerializer):
 
 
 class TopProductsReportQuerySerializer(_DateRangeQuerySerializer):
-    limit = serializers.IntegerField(
+    limit = QueryIntegerField(
         min_value=1,
         max_value=TOP_PRODUCTS_MAX_LIMIT,
         default=TOP_PRODUCTS_DEFAULT_LIMIT,
