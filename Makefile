@@ -9,7 +9,7 @@ export PORT
 # empty value counts as unset). Usage: `$$($(ENV_VALUE) NAME)` in a recipe.
 ENV_VALUE := $(BIN)/python -c 'import os, sys, environ; environ.Env.read_env(".env"); print(os.environ.get(sys.argv[1], ""))'
 
-.PHONY: install run dev test lint typecheck pytest worker beat bench load migrate bootstrap db-stop clean
+.PHONY: install run dev test lint typecheck pytest worker beat bench fuzz load migrate bootstrap db-stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,10 @@ beat: install .env
 
 bench: install .env
 	$(BIN)/python -m bench $(BENCH)
+
+# The schema fuzz test of `make test`, with many more examples per operation (FUZZ_EXAMPLES).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/pytest -p no:cacheprovider tests/test_schema_fuzz.py $(PYTEST_ARGS)
 
 # Locust, headless, for a fixed time against gunicorn + Celery + Redis over a 100,000-product
 # catalog in a scratch database (bench/load.py says what it measures and checks).
