@@ -39,12 +39,21 @@ def order_detail_queryset(*, user: User | Any) -> QuerySet[Order]:
     return order_list(user=user).prefetch_related("items", "events")
 
 
-def order_get(*, user: User | Any, order_id: Any) -> Order:
-    """One visible order with everything its detail shows, its charges and refunds included (as
-    `payment_list`); raises `Order.DoesNotExist` (→ 404)."""
+@dataclass(frozen=True)
+class OrderDetail:
+    """What an order's detail shows: the order (its items and events loaded) and its charges
+    and refunds, oldest first."""
+
+    order: Order
+    payments: list[Payment]
+
+
+def order_get(*, user: User | Any, order_id: UUID) -> OrderDetail:
+    """One visible order with everything its detail shows, its charges and refunds included;
+    raises `Order.DoesNotExist` (→ 404)."""
     order = order_detail_queryset(user=user).get(pk=order_id)
-    order.payment_list = payment_list_for_orders(order_ids=[order.pk]).get(order.pk, [])  # type: ignore[attr-defined]
-    return order
+    payments = payment_list_for_orders(order_ids=[order.pk]).get(order.pk, [])
+    return OrderDetail(order=order, payments=payments)
 
 
 @dataclass(frozen=True)

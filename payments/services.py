@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 from uuid import UUID
 
 from django.conf import settings
@@ -137,12 +138,18 @@ def _lock_user(user: User) -> None:
     User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).get()
 
 
-@transaction.atomic
-def payment_method_set_default(*, user: User, payment_method_id: UUID) -> PaymentMethod:
-    _lock_user(user)
+def _own_method(user: User, payment_method_id: UUID) -> PaymentMethod:
+    """One of the user's saved methods; another user's, or none, is `PaymentMethodNotFound`."""
     method = PaymentMethod.objects.filter(user=user, pk=payment_method_id).first()
     if method is None:
         raise PaymentMethodNotFound
+    return method
+
+
+@transaction.atomic
+def payment_method_set_default(*, user: User, payment_method_id: UUID) -> PaymentMethod:
+    _lock_user(user)
+    method = _own_method(user, payment_method_id)
     if not method.is_default:
         PaymentMethod.objects.filter(user=user, is_default=True).update(is_default=False)
         method.is_default = True
@@ -154,9 +161,7 @@ def payment_method_set_default(*, user: User, payment_method_id: UUID) -> Paymen
 def payment_method_delete(*, user: User, payment_method_id: UUID) -> None:
     """Forget a saved card; the newest other card becomes the default if this one was."""
     _lock_user(user)
-    method = PaymentMethod.objects.filter(user=user, pk=payment_method_id).first()
-    if method is None:
-        raise PaymentMethodNotFound
+    method = _own_method(user, payment_method_id)
     was_default = method.is_default
     method.delete()
     if was_default:
@@ -176,9 +181,7 @@ def payment_charge_begin(
     """Record a pending charge. One pending charge per order (a partial unique constraint)."""
     if amount_cents <= 0:
         raise ValueError("amount_cents must be positive.")
-    method = PaymentMethod.objects.filter(user=user, pk=payment_method_id).first()
-    if method is None:
-        raise PaymentMethodNotFound
+    method = _own_method(user, payment_method_id)
     if is_expired(method.exp_month, method.exp_year, today=timezone.now().date()):
         raise PaymentDeclined("expired_card", "The card has expired.")
     try:
@@ -212,21 +215,20 @@ def payment_charge_execute(*, payment_id: UUID) -> GatewayResult:
     if payment.payment_method is None:
         return GatewayResult(succeeded=False, gateway_reference="", failure_code="card_removed")
     token = payment.payment_method.gateway_token
-    return _call_gateway(
-        payment,
-        lambda gateway, timeout: gateway.charge(
-            token=token,
-            amount_cents=payment.amount_cents,
-            currency=payment.currency,
-            idempotency_key=str(payment.pk),
-            timeout=timeout,
-        ),
-    )
+    return _call_gateway(payment, lambda gateway: partial(gateway.charge, token=token))
 
 
-def _call_gateway(
-    payment: Payment, call: Callable[[Gateway, float], GatewayResult]
-) -> GatewayResult:
+class _GatewayCall(Protocol):
+    """A gateway's `charge` or `refund`, its card token or charge reference already given."""
+
+    def __call__(
+        self, *, amount_cents: int, currency: str, idempotency_key: str, timeout: float
+    ) -> GatewayResult: ...
+
+
+def _call_gateway(payment: Payment, method: Callable[[Gateway], _GatewayCall]) -> GatewayResult:
+    """Ask the payment's gateway (`method` picks the call) for the payment's amount, under the
+    payment's id as the idempotency key and within the gateway timeout."""
     gateway = get_gateway(payment.gateway)
     extra = {
         "payment_id": str(payment.pk),
@@ -235,7 +237,12 @@ def _call_gateway(
         "gateway": payment.gateway,
     }
     try:
-        result = call(gateway, settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS)
+        result = method(gateway)(
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            idempotency_key=str(payment.pk),
+            timeout=settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS,
+        )
     except GatewayError as error:
         logger.warning("payment gateway error: %s", error, extra=extra)
         raise PaymentGatewayError from error
@@ -351,14 +358,7 @@ def payment_refund_execute(*, payment_id: UUID) -> GatewayResult:
     assert payment.parent is not None
     charge_reference = payment.parent.gateway_reference
     return _call_gateway(
-        payment,
-        lambda gateway, timeout: gateway.refund(
-            gateway_reference=charge_reference,
-            amount_cents=payment.amount_cents,
-            currency=payment.currency,
-            idempotency_key=str(payment.pk),
-            timeout=timeout,
-        ),
+        payment, lambda gateway: partial(gateway.refund, gateway_reference=charge_reference)
     )
 
 

@@ -11,6 +11,7 @@ from common.exceptions import BIGINT_MAX
 from common.parsers import JSONInputSerializer
 from orders.models import CartItem, Order, OrderEvent, OrderItem
 from orders.pricing import PricedLine, line_total_cents, totals_for
+from orders.selectors import OrderDetail
 from payments.api.serializers import PaymentOutputSerializer
 from payments.models import Payment
 
@@ -205,6 +206,8 @@ class OrderListOutputSerializer(serializers.ModelSerializer[Order]):
         )
 
 
+# An order's detail, from what `selectors.order_get` returns (an `OrderDetail`): the order's
+# fields, and its payments beside it. (A comment: a docstring would describe it in the schema.)
 class OrderOutputSerializer(OrderListOutputSerializer):
     items = OrderItemOutputSerializer(many=True)
     shipping_address = ShippingAddressSerializer()
@@ -240,17 +243,21 @@ class OrderOutputSerializer(OrderListOutputSerializer):
             "updated_at",
         )
 
+    def __init__(self, detail: OrderDetail | None = None, **kwargs: Any) -> None:
+        """`detail` is None only where no order is shown (the schema)."""
+        super().__init__(None if detail is None else detail.order, **kwargs)
+        self._payments: list[Payment] = [] if detail is None else detail.payments
+
     def get_payment_confirming(self, order: Order) -> bool:
         return any(
             payment.kind == Payment.Kind.CHARGE and payment.status == Payment.Status.PENDING
-            for payment in getattr(order, "payment_list", [])
+            for payment in self._payments
         )
 
     @extend_schema_field(PaymentOutputSerializer(many=True))
     def get_payments(self, order: Order) -> list[dict[str, Any]]:
         """The order's charges and refunds, oldest first (`selectors.order_get` loads them)."""
-        payments = getattr(order, "payment_list", [])
-        return PaymentOutputSerializer(payments, many=True).data  # type: ignore[return-value]
+        return PaymentOutputSerializer(self._payments, many=True).data  # type: ignore[return-value]
 
 
 def cart_representation(items: list[CartItem]) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -157,15 +157,19 @@ class OrderViewSet(
     def get_serializer_class(self) -> type[OrderListOutputSerializer]:
         return OrderOutputSerializer if self.action == "retrieve" else OrderListOutputSerializer
 
-    def _detail(self, order_id: Any, *, status_code: int = status.HTTP_200_OK) -> Response:
+    def _detail(self, order_id: UUID, *, status_code: int = status.HTTP_200_OK) -> Response:
         try:
-            order = selectors.order_get(user=self.request.user, order_id=order_id)
-        except (Order.DoesNotExist, ValidationError):
+            detail = selectors.order_get(user=self.request.user, order_id=order_id)
+        except Order.DoesNotExist:
             raise Http404 from None
-        return Response(OrderOutputSerializer(order).data, status=status_code)
+        return Response(OrderOutputSerializer(detail).data, status=status_code)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._detail(kwargs["pk"])
+        try:
+            order_id = UUID(kwargs["pk"])  # what the id column accepts (UUIDField.to_python)
+        except ValueError:
+            raise Http404 from None  # a malformed id names no order
+        return self._detail(order_id)
 
     @extend_schema(
         request=OrderPlaceInputSerializer,

@@ -9,9 +9,9 @@ from django.db import connection
 from django.utils import timezone
 
 from inventory.models import StockLevel, StockMovement
-from orders import services
+from inventory.services import stock_release
 from orders.models import Order, OrderEvent
-from orders.services import order_expire_unpaid
+from orders.services import cancel, order_expire_unpaid
 from orders.tasks import expire_unpaid_orders
 from orders.tests.helpers import mark_paid
 
@@ -85,14 +85,14 @@ def test_one_order_that_fails_does_not_block_the_ones_due_after_it(
             expires_at=timezone.now() - timedelta(minutes=10 - position)
         )
     poison = orders[0]
-    real_cancel = services.order_cancel
+    real_cancel = cancel.order_cancel  # what expiry calls for each due order
 
-    def cancel(*, order_id, **kwargs):
+    def cancel_or_fail(*, order_id, **kwargs):
         if order_id == poison.pk:
             raise RuntimeError("a row the cancel cannot handle")
         return real_cancel(order_id=order_id, **kwargs)
 
-    monkeypatch.setattr(services, "order_cancel", cancel)
+    monkeypatch.setattr(cancel, "order_cancel", cancel_or_fail)
     assert order_expire_unpaid() == 2
     statuses = dict(Order.objects.values_list("pk", "status"))
     assert statuses[poison.pk] == Order.Status.PENDING  # untouched, tried again next run
@@ -109,7 +109,7 @@ def test_a_crash_halfway_leaves_each_order_done_or_untouched(
 ):
     orders = [place_order(customer, [(product, 1)]) for _ in range(3)]
     make_due(*orders)
-    real_release = services.stock_release  # type: ignore[attr-defined]
+    real_release = stock_release  # what a pending order's cancel releases its stock with
     calls = []
 
     def release_then_die(**kwargs):
@@ -118,12 +118,12 @@ def test_a_crash_halfway_leaves_each_order_done_or_untouched(
             raise SystemExit("worker killed")
         real_release(**kwargs)
 
-    monkeypatch.setattr(services, "stock_release", release_then_die)
+    monkeypatch.setattr(cancel, "stock_release", release_then_die)
     with pytest.raises(SystemExit):
         order_expire_unpaid()
     assert Order.objects.filter(status="cancelled").count() == 1
     assert reserved(product) == 2
-    monkeypatch.setattr(services, "stock_release", real_release)
+    monkeypatch.setattr(cancel, "stock_release", real_release)
     assert order_expire_unpaid() == 2
     assert Order.objects.filter(status="cancelled").count() == 3
     assert StockMovement.objects.filter(reason="release").count() == 3

@@ -237,16 +237,17 @@ def test_a_crash_after_the_gateway_charged_is_settled_later(
     customer, order, monkeypatch, django_capture_on_commit_callbacks
 ):
     """The process dies between the gateway's answer and the settling transaction."""
-    from orders import services
+    from orders.services import order_pay
+    from orders.services import payment as order_money
 
     method = method_for(customer)
 
     def crash(**kwargs):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "payment_settle", crash)
+    monkeypatch.setattr(order_money, "payment_settle", crash)
     with pytest.raises(SystemExit):
-        services.order_pay(order_id=order.pk, user=customer, payment_method_id=method.pk)
+        order_pay(order_id=order.pk, user=customer, payment_method_id=method.pk)
     monkeypatch.undo()
 
     order.refresh_from_db()

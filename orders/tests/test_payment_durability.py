@@ -19,10 +19,12 @@ from django.utils import timezone
 from common.models import OutboxMessage
 from inventory.models import StockLevel
 from inventory.services import stock_release
-from orders import services
 from orders.models import Order
 from orders.selectors import payment_audit
 from orders.services import order_cancel, order_expire_unpaid, order_payments_reconcile
+from orders.services import payment as order_money
+from orders.services._shared import _stock_lines
+from orders.services.state import _mark_paid
 from payments.gateways.base import CardDetails, GatewayError, GatewayResult
 from payments.gateways.test import TestGateway, sign
 from payments.models import Payment
@@ -82,7 +84,7 @@ def succeeded_webhook(api_client, settings, payment):
 @pytest.fixture
 def order_update_fails_once(monkeypatch):
     """The order update after a settlement fails once (a deadlock, a dropped connection)."""
-    real = services._mark_paid  # what applying a succeeded charge calls, under the order's lock
+    real = _mark_paid  # what applying a succeeded charge calls, under the order's lock
     failures = {"left": 1}
 
     def flaky(*args, **kwargs):
@@ -91,7 +93,7 @@ def order_update_fails_once(monkeypatch):
             raise RuntimeError("could not serialize access")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_mark_paid", flaky)
+    monkeypatch.setattr(order_money, "_mark_paid", flaky)
     return failures
 
 
@@ -194,7 +196,7 @@ def test_reconciliation_refunds_a_charge_kept_on_a_cancelled_order(order, charge
     assert (refund.status, refund.amount_cents) == (Payment.Status.SUCCEEDED, 2000)
     assert payment_audit() == []
     # The ledger is untouched by the status forced in SQL: put the reservation back in step.
-    stock_release(lines=services._stock_lines(order), actor=None, reference="test", note="cleanup")
+    stock_release(lines=_stock_lines(order), actor=None, reference="test", note="cleanup")
 
 
 def test_reconciliation_leaves_a_paid_order_without_charge_to_a_person(
@@ -203,7 +205,7 @@ def test_reconciliation_leaves_a_paid_order_without_charge_to_a_person(
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID)  # forced in SQL
     assert order_payments_reconcile() == 0  # it only looks at recent succeeded charges
     mismatch = payment_audit()[0]
-    assert services._resolve_mismatch(mismatch) is False
+    assert order_money._resolve_mismatch(mismatch) is False
     assert "without a succeeded charge" in caplog.text
     out = io.StringIO()
     with pytest.raises(CommandError) as failure:
@@ -285,14 +287,14 @@ def test_reconciliation_goes_on_past_an_order_it_cannot_resolve(
         )
         result = GatewayResult(succeeded=True, gateway_reference=f"ch_test_{charge.pk}")
         payment_settle(payment_id=charge.pk, result=result)
-    real = services._apply_charge
+    real = order_money._apply_charge
 
     def flaky(order, **kwargs):
         if order.pk == first.pk:
             raise RuntimeError("deadlock detected")
         return real(order, **kwargs)
 
-    monkeypatch.setattr(services, "_apply_charge", flaky)
+    monkeypatch.setattr(order_money, "_apply_charge", flaky)
     assert order_payments_reconcile() == 1
     assert Order.objects.get(pk=second.pk).status == Order.Status.PAID
     assert "could not resolve an order's payments" in caplog.text

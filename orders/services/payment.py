@@ -1,0 +1,301 @@
+"""Money on orders: pay (`order_pay`) and refund (`order_refund`) through the gateway, apply
+outcomes the gateway reports later (`order_on_payment_event`), and put right orders whose status
+and money disagree (`order_payments_reconcile`).
+
+No transaction or row lock is held while a gateway answers. Each flow is three steps: a short
+transaction under the order's lock records a pending payment; the gateway is called outside
+any transaction (the payment id is its idempotency key); a second short transaction under the
+order's lock settles the payment and moves the order. A crash or timeout between the steps
+leaves a pending payment, which reconciliation settles later and `order_on_payment_event`
+applies: no order is paid without a succeeded charge, no succeeded charge is left on an order
+that is not paid (it is refunded). Locks: the order row first, then payment rows.
+
+The private helpers that open their own transactions take an order id; those that run under
+their caller's lock (`_apply_charge`, `_apply_refund`, `_charge_to_resume`, ...) take the
+locked `Order`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from payments.exceptions import (
+    PaymentDeclined,
+    PaymentGatewayError,
+    PaymentInProgress,
+    RefundExceedsCaptured,
+)
+from payments.models import Payment
+from payments.selectors import (
+    payment_get,
+    payment_succeeded_charge,
+    payment_succeeded_charges_since,
+    pending_charges,
+)
+from payments.services import (
+    payment_captured_cents,
+    payment_charge_begin,
+    payment_charge_execute,
+    payment_refund_begin,
+    payment_refund_execute,
+    payment_settle,
+)
+
+from ..exceptions import InvalidTransition, OrderExpired, PartialRestock, RefundFailed
+from ..models import Order
+from ..selectors import PaymentMismatch, payment_audit
+from .state import _cancel_paid, _mark_paid, _mark_refunded, _order_lock
+
+# Statuses from which money can go back (API.md: refund on paid, shipped or delivered).
+_REFUNDABLE = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED})
+
+# The package's one logger name (what its log lines said before it was split in modules).
+logger = logging.getLogger("orders.services")
+
+
+def order_pay(*, order_id: UUID, user: User, payment_method_id: UUID) -> Order:
+    """pending → paid by charging exactly the order's total with one of the user's methods.
+
+    Raises `Order.DoesNotExist` for another user's order, `InvalidTransition` unless pending,
+    `OrderExpired`, `PaymentInProgress` while another charge of the order is in flight,
+    `PaymentDeclined` (the failed charge is recorded first) and `PaymentGatewayError`.
+
+    A retry after a timeout (the gateway did not answer within `PAYMENT_GATEWAY_TIMEOUT_SECONDS`,
+    the charge is still pending) resumes that charge with the same card: the gateway is asked
+    again under the same idempotency key, so the customer is charged once and learns the outcome.
+    """
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        if order.user_id != user.pk:
+            raise Order.DoesNotExist
+        if not order.can_transition_to(Order.Status.PAID):
+            raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot be paid.")
+        charge = _charge_to_resume(order, payment_method_id=payment_method_id)
+        if charge is None:
+            if order.expires_at is not None and order.expires_at <= timezone.now():
+                raise OrderExpired(f"Order {order.number} expired unpaid.")
+            charge = payment_charge_begin(
+                user=user,
+                payment_method_id=payment_method_id,
+                order_id=order.pk,
+                amount_cents=order.total_cents,
+                currency=order.currency,
+            )
+    result = payment_charge_execute(payment_id=charge.pk)
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        charge = payment_settle(payment_id=charge.pk, result=result)
+        order = _apply_charge(order, charge=charge, actor=user)
+    if charge.status == Payment.Status.FAILED:
+        raise PaymentDeclined(charge.failure_code or "card_declined")
+    return order
+
+
+def order_refund(
+    *,
+    order_id: UUID,
+    actor: User | None,
+    amount_cents: int | None = None,
+    restock: bool = False,
+    reason: str = "",
+) -> Order:
+    """Refund a paid, shipped or delivered order through the gateway, in full (the default) or
+    in part. A refund that leaves nothing captured moves the order to `refunded` (restocking
+    its units if asked); a partial one keeps the status and is recorded as a refund payment.
+    Never more than what was captured and not yet refunded (`RefundExceedsCaptured`)."""
+    return _refund_through_gateway(
+        order_id=order_id,
+        actor=actor,
+        amount_cents=amount_cents,
+        restock=restock,
+        note=reason,
+        cancel=False,
+    )
+
+
+def _refund_through_gateway(
+    *,
+    order_id: UUID,
+    actor: User | None,
+    amount_cents: int | None,
+    restock: bool,
+    note: str,
+    cancel: bool,
+) -> Order:
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        allowed = {Order.Status.PAID} if cancel else _REFUNDABLE
+        if order.status not in allowed:
+            action = "cancelled" if cancel else "refunded"
+            raise InvalidTransition(
+                f"Order {order.number} is {order.status}; it cannot be {action}."
+            )
+        refundable = payment_captured_cents(order_id=order.pk)
+        if cancel and refundable == 0:
+            # Paid without money captured here (e.g. marked paid by hand): nothing to send back.
+            return _cancel_paid(order, actor=actor, note=note)
+        amount = refundable if amount_cents is None else amount_cents
+        if restock and amount < refundable:
+            raise PartialRestock
+        refund = payment_refund_begin(order_id=order.pk, amount_cents=amount, user=actor)
+    result = payment_refund_execute(payment_id=refund.pk)
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        refund = payment_settle(payment_id=refund.pk, result=result)
+        if refund.status == Payment.Status.SUCCEEDED:
+            order = _apply_refund(order, actor=actor, restock=restock, note=note, cancel=cancel)
+    if refund.status == Payment.Status.FAILED:
+        raise RefundFailed(f"The gateway refused the refund ({refund.failure_code}).")
+    return order
+
+
+def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
+    """Apply a payment outcome learnt later (a webhook, reconciliation). Idempotent: applying
+    the same outcome twice, or after the synchronous flow applied it, changes nothing."""
+    with transaction.atomic():
+        try:
+            order = _order_lock(order_id)
+        except Order.DoesNotExist:
+            logger.error("payment event for an unknown order", extra={"order_id": str(order_id)})
+            return
+        payment = payment_get(payment_id=payment_id)
+        if payment.status != Payment.Status.SUCCEEDED:
+            return  # a failed charge leaves the order pending; a failed refund changes nothing
+        if payment.kind == Payment.Kind.CHARGE:
+            _apply_charge(order, charge=payment, actor=None)
+        else:
+            _apply_refund(
+                order,
+                actor=None,
+                restock=order.status == Order.Status.PAID,  # the units never left the shelf
+                note="refund settled by the gateway",
+                cancel=False,
+            )
+
+
+def order_payments_reconcile(*, since: timedelta = timedelta(days=2), limit: int = 100) -> int:
+    """Resolve orders whose status and money disagree (what `audit_payments` reports), for
+    charges that succeeded in the last `since`. Beat runs it on the critical queue every
+    `PAYMENT_RECONCILE_INTERVAL_SECONDS`. Returns how many orders it resolved.
+
+    - a pending order with a succeeded charge is marked paid (the outcome arrived, its handler
+      did not run: never a reason to cancel);
+    - a cancelled order with a succeeded charge not refunded is refunded (begun under the
+      order's lock, then sent to the gateway outside any transaction);
+    - a paid order without its succeeded charge cannot be put right by a machine: logged as an
+      error for a person (and reported by `audit_payments`).
+    """
+    candidates = payment_succeeded_charges_since(since=since)
+    resolved = 0
+    for mismatch in payment_audit(order_ids=candidates)[:limit]:
+        try:
+            resolved += _resolve_mismatch(mismatch)
+        except Exception:  # one order must not keep the others waiting; the next run retries
+            logger.exception(
+                "could not resolve an order's payments", extra={"order_id": str(mismatch.order_id)}
+            )
+    return resolved
+
+
+def _resolve_mismatch(mismatch: PaymentMismatch) -> bool:
+    extra = {"order_id": str(mismatch.order_id), "status": mismatch.status}
+    if mismatch.status == Order.Status.PENDING:
+        with transaction.atomic():
+            order = _order_lock(mismatch.order_id)
+            charge = payment_succeeded_charge(order_id=order.pk)
+            if order.status != Order.Status.PENDING or charge is None:
+                return False
+            logger.warning("succeeded charge on an unpaid order; marking it paid", extra=extra)
+            _apply_charge(order, charge=charge, actor=None)
+        return True
+    if mismatch.status == Order.Status.CANCELLED:
+        return _refund_kept_charge(mismatch.order_id)
+    logger.error("order is %s without a succeeded charge", mismatch.status, extra=extra)
+    return False
+
+
+def _refund_kept_charge(order_id: UUID) -> bool:
+    """A cancelled order still holding captured money: refund what no refund covers yet, and
+    send every pending refund of the order to the gateway now."""
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        if order.status != Order.Status.CANCELLED:
+            return False
+        owed = payment_captured_cents(order_id=order.pk)
+        if owed > 0:
+            with contextlib.suppress(RefundExceedsCaptured):  # pending refunds cover it
+                payment_refund_begin(order_id=order.pk, amount_cents=owed, user=None)
+        pending = list(
+            Payment.objects.filter(
+                order_id=order.pk, kind=Payment.Kind.REFUND, status=Payment.Status.PENDING
+            ).values_list("pk", flat=True)
+        )
+    logger.warning(
+        "succeeded charge on a cancelled order; refunding it", extra={"order_id": str(order_id)}
+    )
+    for refund_id in pending:
+        try:
+            result = payment_refund_execute(payment_id=refund_id)
+        except PaymentGatewayError:
+            continue  # unknown outcome: payment reconciliation asks again
+        payment_settle(payment_id=refund_id, result=result)
+    return True
+
+
+def _apply_charge(order: Order, *, charge: Payment, actor: User | None) -> Order:
+    """`order` is locked by the caller. A succeeded charge pays a pending order; on an order that
+    is no longer payable (cancelled meanwhile) the money goes back (reconciliation refunds it)."""
+    if charge.status != Payment.Status.SUCCEEDED:
+        return order
+    if order.status == Order.Status.PENDING:
+        return _mark_paid(order, actor=actor, note="payment received")
+    if order.status in _REFUNDABLE:
+        return order  # already applied
+    logger.warning(
+        "charge succeeded on an order that is no longer payable; refunding it",
+        extra={"order_id": str(order.pk), "payment_id": str(charge.pk), "status": order.status},
+    )
+    with contextlib.suppress(RefundExceedsCaptured):  # already being refunded
+        payment_refund_begin(order_id=order.pk, amount_cents=charge.amount_cents, user=None)
+    return order
+
+
+def _apply_refund(
+    order: Order, *, actor: User | None, restock: bool, note: str, cancel: bool
+) -> Order:
+    """Under the order's lock, after a refund succeeded: cancel (a paid order's cancel) or mark
+    refunded once nothing captured is left; a partial refund leaves the order as it is."""
+    if cancel and order.status == Order.Status.PAID:
+        return _cancel_paid(order, actor=actor, note=note)
+    if payment_captured_cents(order_id=order.pk) == 0 and order.can_transition_to(
+        Order.Status.REFUNDED
+    ):
+        return _mark_refunded(order, actor=actor, restock=restock, note=note or "refunded")
+    return order
+
+
+def _charge_to_resume(order: Order, *, payment_method_id: UUID) -> Payment | None:
+    """The order's pending charge with this card, if the request that began it has certainly
+    stopped waiting for the gateway (older than the gateway timeout). A younger one is still in
+    flight (`PaymentInProgress`); one with another card too."""
+    pending = pending_charges().filter(order_id=order.pk).first()
+    if pending is None:
+        return None
+    waited = timezone.now() - pending.created_at
+    if pending.payment_method_id != payment_method_id or waited < timedelta(
+        seconds=settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS
+    ):
+        raise PaymentInProgress(f"Order {order.number} is being paid right now.")
+    return pending
+
+
+def _charge_in_flight(order: Order) -> bool:
+    return pending_charges().filter(order_id=order.pk).exists()
