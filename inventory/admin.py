@@ -1,20 +1,21 @@
 """Staff console for the catalog and stock. Every change goes through `inventory.services`.
 
-Why it is long: the category, product (list, form, images inline, stock summary, adjust-stock and
-deactivate pages) and stock-movement admins live together as Django registers them; the CSV
-pages and bulk actions are in `admin_csv` and `admin_bulk`, the rules in `inventory.bulk`.
+The category, product (list, form, images inline, stock summary, adjust-stock and deactivate
+pages) and stock-movement admins, as Django registers them. Their forms and the stock filter are
+in `admin_forms`, the CSV pages in `admin_csv`, the bulk actions in `admin_bulk`, and the rules
+behind those two in `inventory.bulk`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import F, ForeignObjectRel, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import F, ForeignObjectRel
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -23,15 +24,20 @@ from django.utils.safestring import SafeString
 
 from accounts.models import User
 from common.exceptions import DomainError
-from common.money import MoneyField, store_money
+from common.money import store_money
 
 from . import admin_bulk, admin_csv, services
+from .admin_forms import (
+    CategoryAdminForm,
+    LowStockFilter,
+    ProductAddForm,
+    ProductImageAdminForm,
+    ProductImageFormSet,
+    StockAdjustForm,
+)
+from .admin_forms import ProductAdminForm as ProductAdminForm  # imported from here too
 from .bulk import SetActive, bulk_apply
-from .exceptions import CatalogValidationError
 from .images import (
-    CleanedImage,
-    InvalidImage,
-    image_clean,
     image_url,
     product_image_create,
     product_image_delete,
@@ -50,23 +56,6 @@ def _acting_user(request: HttpRequest) -> User | None:
 # =============================================================================
 # Categories
 # =============================================================================
-class CategoryAdminForm(forms.ModelForm[Category]):
-    class Meta:
-        model = Category
-        fields = ("name", "slug", "parent", "description")
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        parent = cleaned.get("parent")
-        if (
-            self.instance.pk
-            and parent is not None
-            and parent.is_descendant_of_or_self(self.instance)
-        ):
-            self.add_error("parent", "A category cannot be moved under itself or a descendant.")
-        return cleaned
-
-
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin[Category]):
     form = CategoryAdminForm
@@ -114,50 +103,6 @@ class CategoryAdmin(admin.ModelAdmin[Category]):
 # =============================================================================
 # Products
 # =============================================================================
-class ProductAdminForm(forms.ModelForm[Product]):
-    # Typed as money ("19.99"), stored as cents; the currency is the store's, shown read-only.
-    price_cents = MoneyField(label="Price")
-    low_stock_threshold = forms.IntegerField(min_value=0, initial=0)
-
-    class Meta:
-        model = Product
-        fields = (
-            "sku",
-            "name",
-            "description",
-            "category",
-            "price_cents",
-            "metadata",
-            "is_active",
-        )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["low_stock_threshold"].initial = self.instance.stock.low_stock_threshold
-
-    def _service_check(self, field: str, check: Any) -> Any:
-        try:
-            return check(self.cleaned_data[field])
-        except CatalogValidationError as error:
-            raise forms.ValidationError(error.detail) from error
-
-    def clean_sku(self) -> str:
-        return str(self._service_check("sku", services.validate_sku))
-
-    def clean_metadata(self) -> dict[str, Any]:
-        return dict(self._service_check("metadata", services.validate_metadata))
-
-
-class ProductAddForm(ProductAdminForm):
-    initial_stock = forms.IntegerField(
-        min_value=0,
-        required=False,
-        initial=0,
-        help_text="Units on hand now; booked in the stock ledger as a receipt.",
-    )
-
-
 def has_protected_history(obj: models.Model) -> bool:
     """Whether a row is referenced through a PROTECT foreign key (a product's ledger rows or order
     lines), so deleting it would be refused: the console offers Deactivate instead of Delete.
@@ -168,84 +113,6 @@ def has_protected_history(obj: models.Model) -> bool:
         for relation in type(obj)._meta.get_fields(include_hidden=True)
         if isinstance(relation, ForeignObjectRel) and relation.on_delete is models.PROTECT
     )
-
-
-class LowStockFilter(admin.SimpleListFilter):
-    title = "stock"
-    parameter_name = "stock"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("low", "Low (available ≤ threshold)"), ("out", "Out of stock")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "low":
-            return queryset.filter(
-                stock__on_hand__lte=F("stock__reserved") + F("stock__low_stock_threshold")
-            )
-        if self.value() == "out":
-            return queryset.filter(stock__on_hand__lte=F("stock__reserved"))
-        return queryset
-
-
-class StockAdjustForm(forms.Form):
-    delta = forms.IntegerField(help_text="Units to add (positive) or remove (negative).")
-    reason = forms.ChoiceField(
-        choices=[
-            (value, label)
-            for value, label in StockMovement.Reason.choices
-            if value in StockMovement.MANUAL_REASONS
-        ]
-    )
-    note = forms.CharField(required=False, max_length=500)
-
-    def clean_delta(self) -> int:
-        delta = int(self.cleaned_data["delta"])
-        if delta == 0:
-            raise forms.ValidationError("Must not be zero.")
-        return delta
-
-
-class ProductImageAdminForm(forms.ModelForm[ProductImage]):
-    """One image row: a new upload runs the API's validation (`inventory.images.image_clean`);
-    an existing image's file is fixed (upload a new one instead)."""
-
-    position = forms.IntegerField(
-        min_value=0, required=False, help_text="0 is the primary; blank: after the others"
-    )
-
-    class Meta:
-        model = ProductImage
-        fields = ("file", "alt", "position")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.cleaned_image: CleanedImage | None = None
-        if self.instance.pk:
-            self.fields["file"].disabled = True
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data.get("file")
-        if upload is not None and not self.instance.pk:
-            try:
-                self.cleaned_image = image_clean(upload)
-            except InvalidImage as error:
-                raise forms.ValidationError(error.detail) from error
-        return upload
-
-
-class ProductImageFormSet(
-    forms.BaseInlineFormSet[ProductImage, Product, forms.ModelForm[ProductImage]]
-):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # A product form posted without the image rows (a script, an older page) changes no
-        # image, rather than failing on the missing management form.
-        data = kwargs.get("data")
-        prefix = kwargs.get("prefix") or self.get_default_prefix()
-        if data is not None and f"{prefix}-TOTAL_FORMS" not in data:
-            data = data.copy()
-            data[f"{prefix}-TOTAL_FORMS"] = data[f"{prefix}-INITIAL_FORMS"] = "0"
-            kwargs["data"] = data
-        super().__init__(*args, **kwargs)
 
 
 class ProductImageInline(admin.TabularInline[ProductImage, Product]):
@@ -481,39 +348,24 @@ class ProductAdmin(admin.ModelAdmin[Product]):
             self.message_user(request, error.detail, level=messages.ERROR)
 
     def get_urls(self) -> list[URLPattern]:
-        def view(function: Any) -> Any:
-            return self.admin_site.admin_view(partial(function, self))
-
-        return [
-            path(
-                "<int:product_id>/adjust-stock/",
-                self.admin_site.admin_view(self.adjust_stock_view),
-                name="inventory_product_adjust_stock",
-            ),
-            path(
-                "<int:product_id>/deactivate/",
-                self.admin_site.admin_view(self.deactivate_view),
-                name="inventory_product_deactivate",
-            ),
-            path(
-                "import-csv/",
-                view(admin_csv.import_csv_view),
-                name="inventory_product_import_csv",
-            ),
-            path(
-                "import-csv/<int:job_id>/",
-                view(admin_csv.import_job_view),
-                name="inventory_product_import_job",
-            ),
-            path(
+        """The product's own pages, then the CSV pages (`admin_csv`), named as Django names the
+        admin's: `admin:inventory_product_<page>`."""
+        pages: list[tuple[str, Callable[..., HttpResponseBase], str]] = [
+            ("<int:product_id>/adjust-stock/", self.adjust_stock_view, "adjust_stock"),
+            ("<int:product_id>/deactivate/", self.deactivate_view, "deactivate"),
+            ("import-csv/", partial(admin_csv.import_csv_view, self), "import_csv"),
+            ("import-csv/<int:job_id>/", partial(admin_csv.import_job_view, self), "import_job"),
+            (
                 "import-csv/<int:job_id>/confirm/",
-                view(admin_csv.import_confirm_view),
-                name="inventory_product_import_confirm",
+                partial(admin_csv.import_confirm_view, self),
+                "import_confirm",
             ),
-            path(
-                "export-csv/",
-                view(admin_csv.export_csv_view),
-                name="inventory_product_export_csv",
+            ("export-csv/", partial(admin_csv.export_csv_view, self), "export_csv"),
+        ]
+        return [
+            *(
+                path(route, self.admin_site.admin_view(view), name=f"inventory_product_{page}")
+                for route, view, page in pages
             ),
             *super().get_urls(),
         ]

@@ -38,11 +38,21 @@ LISTED_MAX = 200
 TEMPLATE = "admin/inventory/product/bulk_change.html"
 
 
-class MoveForm(forms.Form):
+class ChangeForm(forms.Form):
+    """What a bulk action asks staff for, and the change it makes of their answer."""
+
+    def change(self) -> BulkChange:
+        raise NotImplementedError
+
+
+class MoveForm(ChangeForm):
     category = forms.ModelChoiceField(queryset=Category.objects.order_by("full_path"))
 
+    def change(self) -> BulkChange:
+        return MoveToCategory(self.cleaned_data["category"])
 
-class PriceForm(forms.Form):
+
+class PriceForm(ChangeForm):
     percent = forms.DecimalField(
         label="Change by (%)",
         max_digits=6,
@@ -53,6 +63,9 @@ class PriceForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 8}),
         help_text="e.g. 10 raises prices by 10 %, -15 lowers them by 15 %; rounded to the cent.",
     )
+
+    def change(self) -> BulkChange:
+        return ChangePrice(self.cleaned_data["percent"])
 
 
 def confirmation_context(
@@ -81,12 +94,13 @@ def run_bulk_action(
     queryset: QuerySet[Product],
     *,
     title: str,
-    form_class: type[forms.Form] | None,
-    make_change: Callable[[dict[str, Any]], BulkChange],
+    form_class: type[ChangeForm] | None = None,
+    change: BulkChange | None = None,
 ) -> HttpResponse | None:
     """One action's steps: the form (if it asks for something), the confirmation page, then the
     change. Each step posts back to the product list with the selected ids, as Django's own
-    delete confirmation does; None returns to the list."""
+    delete confirmation does; None returns to the list. The change is the form's, made of the
+    answer, or `change` for an action that asks nothing."""
     action = request.POST["action"]
     # An action that asks nothing starts at its confirmation page.
     stage = request.POST.get(STAGE, "" if form_class else "preview")
@@ -100,9 +114,10 @@ def run_bulk_action(
         "form": form,
     }
     if stage and (form is None or form.is_valid()):
-        data = form.cleaned_data if form is not None else {}
         try:
-            change = make_change(data)
+            if form is not None:
+                change = form.change()
+            assert change is not None, "an action without a form names its change"
             if stage == "apply":
                 applied = bulk_apply(change, product_ids=product_ids)
         except DomainError as error:
@@ -136,62 +151,58 @@ def run_bulk_action(
     return TemplateResponse(request, TEMPLATE, context)
 
 
-@admin.action(description="Activate selected products", permissions=["change"])
-def activate(
-    model_admin: admin.ModelAdmin[Product], request: HttpRequest, queryset: QuerySet[Product]
-) -> HttpResponse | None:
-    return run_bulk_action(
-        model_admin,
-        request,
-        queryset,
-        title="Activate products",
-        form_class=None,
-        make_change=lambda _: SetActive(True),
+BulkAction = Callable[
+    [admin.ModelAdmin[Product], HttpRequest, QuerySet[Product]], HttpResponse | None
+]
+
+
+def bulk_action(
+    name: str,
+    *,
+    description: str,
+    title: str,
+    form_class: type[ChangeForm] | None = None,
+    change: BulkChange | None = None,
+) -> BulkAction:
+    """The product list's action `name` (what the list posts as `action`, and the function's
+    name, as Django's admin reads it): `run_bulk_action` with this title and form or change."""
+
+    @admin.action(description=description, permissions=["change"])
+    def action(
+        model_admin: admin.ModelAdmin[Product], request: HttpRequest, queryset: QuerySet[Product]
+    ) -> HttpResponse | None:
+        return run_bulk_action(
+            model_admin, request, queryset, title=title, form_class=form_class, change=change
+        )
+
+    action.__name__ = action.__qualname__ = name
+    return action
+
+
+def _set_active(active: bool) -> BulkAction:
+    """Activate or deactivate: one change that asks nothing, in two actions."""
+    name = "activate" if active else "deactivate"
+    return bulk_action(
+        name,
+        description=f"{name.capitalize()} selected products",
+        title=f"{name.capitalize()} products",
+        change=SetActive(active),
     )
 
 
-@admin.action(description="Deactivate selected products", permissions=["change"])
-def deactivate(
-    model_admin: admin.ModelAdmin[Product], request: HttpRequest, queryset: QuerySet[Product]
-) -> HttpResponse | None:
-    return run_bulk_action(
-        model_admin,
-        request,
-        queryset,
-        title="Deactivate products",
-        form_class=None,
-        make_change=lambda _: SetActive(False),
-    )
-
-
-@admin.action(description="Move selected products to a category", permissions=["change"])
-def move_to_category(
-    model_admin: admin.ModelAdmin[Product], request: HttpRequest, queryset: QuerySet[Product]
-) -> HttpResponse | None:
-    return run_bulk_action(
-        model_admin,
-        request,
-        queryset,
+ACTIONS = [
+    _set_active(True),
+    _set_active(False),
+    bulk_action(
+        "move_to_category",
+        description="Move selected products to a category",
         title="Move products to a category",
         form_class=MoveForm,
-        make_change=lambda data: MoveToCategory(data["category"]),
-    )
-
-
-@admin.action(
-    description="Change prices of selected products by a percentage", permissions=["change"]
-)
-def change_price(
-    model_admin: admin.ModelAdmin[Product], request: HttpRequest, queryset: QuerySet[Product]
-) -> HttpResponse | None:
-    return run_bulk_action(
-        model_admin,
-        request,
-        queryset,
+    ),
+    bulk_action(
+        "change_price",
+        description="Change prices of selected products by a percentage",
         title="Change prices by a percentage",
         form_class=PriceForm,
-        make_change=lambda data: ChangePrice(data["percent"]),
-    )
-
-
-ACTIONS = [activate, deactivate, move_to_category, change_price]
+    ),
+]

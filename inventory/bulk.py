@@ -31,7 +31,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from rest_framework import status
 
-from common.exceptions import DomainError
+from common.exceptions import ConflictError, DomainError
 from common.money import store_money
 from common.outbox import enqueue_after_commit
 
@@ -206,9 +206,8 @@ FINAL = frozenset({Status.DONE, Status.REJECTED, Status.FAILED})
 WAITING = frozenset(_RUNS)
 
 
-class ImportJobNotReady(DomainError):  # noqa: N818 (names the failure, as ARCHITECTURE.md asks)
+class ImportJobNotReady(ConflictError):  # noqa: N818 (names the failure, as ARCHITECTURE.md asks)
     code = "import_not_ready"
-    status_code = status.HTTP_409_CONFLICT
     message = "This file is not checked, has bad rows or was imported already."
 
 

@@ -1,9 +1,10 @@
 """A deterministic, realistic-looking catalog for samples, benchmarks and load tests.
 
 `write_catalog(out, products=N, seed=S)` always writes the same CSV for the same N and S (only
-Python's `random.Random(seed)` and fixed word lists are used). SKUs are `<prefix><CODE>-<n>`
-(`HP-000001`); the same N and S give the same SKUs, so a second file meant to add products, not
-replace them, takes a `prefix` (`B-` → `B-HP-000001`); the rest of the file is unchanged.
+Python's `random.Random(seed)` and the fixed word lists of `catalog_generator.toml`, beside this
+module, are used). SKUs are `<prefix><CODE>-<n>` (`HP-000001`); the same N and S give the same
+SKUs, so a second file meant to add products, not replace them, takes a `prefix` (`B-` →
+`B-HP-000001`); the rest of the file is unchanged.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import csv
 import json
 import random
 import re
+import tomllib
 from dataclasses import dataclass
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
 from .catalog_csv import COLUMNS
 
@@ -30,212 +33,27 @@ class Leaf:
     extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-COLORS = (
-    "black", "white", "grey", "navy", "red", "green", "blue", "beige", "olive", "brown",
-    "silver", "charcoal",
-)  # fmt: skip
-ADJECTIVES = (
-    "Classic", "Essential", "Pro", "Compact", "Premium", "Everyday", "Lightweight", "Heritage",
-    "Urban", "Trail", "Studio", "Signature", "Modern", "Rugged", "Slim", "Deluxe",
-)  # fmt: skip
-CLOTHING_SIZES = ("XS", "S", "M", "L", "XL", "XXL")
-SHOE_SIZES = tuple(str(size) for size in range(37, 47))
+_WORDS = tomllib.loads(Path(__file__).with_name("catalog_generator.toml").read_text("utf-8"))
 
-LEAVES: tuple[Leaf, ...] = (
-    Leaf(
-        "Electronics/Audio/Headphones",
-        "HP",
-        (
-            "Over-Ear Headphones",
-            "Wireless Earbuds",
-            "Noise-Cancelling Headphones",
-            "In-Ear Monitors",
-        ),
-        ("Sonora", "Audiq", "Kestrel"),
-        (29, 349),
-        extra=(("connectivity", ("bluetooth", "wired", "bluetooth + wired")),),
-    ),
-    Leaf(
-        "Electronics/Audio/Speakers",
-        "SPK",
-        ("Bookshelf Speaker", "Portable Speaker", "Smart Speaker", "Soundbar"),
-        ("Sonora", "Boomfield", "Audiq"),
-        (39, 599),
-        extra=(("power_w", ("10", "20", "40", "60", "120")),),
-    ),
-    Leaf(
-        "Electronics/Computers/Laptops",
-        "LAP",
-        ("13-inch Laptop", "15-inch Laptop", "2-in-1 Laptop", "Ultrabook"),
-        ("Northbook", "Vertex", "Lumen"),
-        (499, 2499),
-        extra=(("ram_gb", ("8", "16", "32")), ("storage_gb", ("256", "512", "1024"))),
-    ),
-    Leaf(
-        "Electronics/Computers/Keyboards",
-        "KB",
-        ("Mechanical Keyboard", "Wireless Keyboard", "Ergonomic Keyboard"),
-        ("Keystone", "Vertex", "Clackworks"),
-        (29, 219),
-        extra=(("layout", ("US", "UK", "DE")), ("switch", ("red", "brown", "blue"))),
-    ),
-    Leaf(
-        "Electronics/Computers/Mice",
-        "MS",
-        ("Wireless Mouse", "Gaming Mouse", "Vertical Mouse", "Trackball"),
-        ("Keystone", "Vertex"),
-        (15, 129),
-        extra=(("dpi", ("1600", "3200", "16000")),),
-    ),
-    Leaf(
-        "Electronics/Phones/Cases",
-        "CASE",
-        ("Silicone Case", "Leather Folio Case", "Clear Case", "Rugged Case"),
-        ("Shellcraft", "Guardly"),
-        (9, 59),
-        materials=("silicone", "leather", "polycarbonate", "TPU"),
-        extra=(("fits", ("Phone 15", "Phone 15 Pro", "Phone 16", "Pixel 9")),),
-    ),
-    Leaf(
-        "Electronics/Phones/Chargers",
-        "CHG",
-        ("USB-C Charger", "Wireless Charging Pad", "Car Charger", "Power Bank"),
-        ("Voltic", "Guardly"),
-        (12, 89),
-        extra=(("watts", ("20", "30", "45", "65", "100")),),
-    ),
-    Leaf(
-        "Clothing/Men/T-Shirts",
-        "MTS",
-        ("Crew Neck T-Shirt", "V-Neck T-Shirt", "Pocket T-Shirt", "Long Sleeve T-Shirt"),
-        ("Northway", "Loom & Co", "Basecamp"),
-        (12, 45),
-        sizes=CLOTHING_SIZES,
-        materials=("cotton", "organic cotton", "linen blend"),
-    ),
-    Leaf(
-        "Clothing/Men/Jackets",
-        "MJK",
-        ("Rain Jacket", "Down Jacket", "Denim Jacket", "Fleece Jacket"),
-        ("Northway", "Basecamp", "Fjordline"),
-        (59, 349),
-        sizes=CLOTHING_SIZES,
-        materials=("nylon", "denim", "wool", "recycled polyester"),
-    ),
-    Leaf(
-        "Clothing/Women/Dresses",
-        "WDR",
-        ("Wrap Dress", "Shirt Dress", "Midi Dress", "Knit Dress"),
-        ("Loom & Co", "Marigold"),
-        (39, 189),
-        sizes=CLOTHING_SIZES,
-        materials=("viscose", "cotton", "linen", "wool blend"),
-    ),
-    Leaf(
-        "Clothing/Women/Sweaters",
-        "WSW",
-        ("Cashmere Sweater", "Cardigan", "Turtleneck", "Cable-Knit Sweater"),
-        ("Marigold", "Fjordline"),
-        (45, 229),
-        sizes=CLOTHING_SIZES,
-        materials=("cashmere", "merino wool", "cotton"),
-    ),
-    Leaf(
-        "Clothing/Shoes/Sneakers",
-        "SNK",
-        ("Running Shoes", "Court Sneakers", "Canvas Sneakers", "Trail Runners"),
-        ("Stride", "Basecamp"),
-        (49, 179),
-        sizes=SHOE_SIZES,
-        materials=("mesh", "leather", "canvas"),
-    ),
-    Leaf(
-        "Clothing/Shoes/Boots",
-        "BOOT",
-        ("Chelsea Boots", "Hiking Boots", "Work Boots", "Ankle Boots"),
-        ("Stride", "Fjordline"),
-        (79, 289),
-        sizes=SHOE_SIZES,
-        materials=("leather", "suede", "nubuck"),
-    ),
-    Leaf(
-        "Home/Kitchen/Cookware",
-        "CKW",
-        ("Cast Iron Skillet", "Saucepan", "Dutch Oven", "Nonstick Frying Pan"),
-        ("Hearthstone", "Copperleaf"),
-        (19, 249),
-        materials=("cast iron", "stainless steel", "copper", "enamel"),
-        extra=(("diameter_cm", ("20", "24", "28", "30")),),
-    ),
-    Leaf(
-        "Home/Kitchen/Knives",
-        "KNF",
-        ("Chef's Knife", "Paring Knife", "Bread Knife", "Santoku Knife"),
-        ("Hearthstone", "Edgewell"),
-        (15, 199),
-        materials=("carbon steel", "stainless steel", "damascus steel"),
-    ),
-    Leaf(
-        "Home/Furniture/Chairs",
-        "CHR",
-        ("Office Chair", "Dining Chair", "Lounge Chair", "Bar Stool"),
-        ("Oakhaus", "Linea"),
-        (59, 899),
-        materials=("oak", "walnut", "steel", "mesh"),
-    ),
-    Leaf(
-        "Home/Furniture/Lamps",
-        "LMP",
-        ("Desk Lamp", "Floor Lamp", "Pendant Lamp", "Table Lamp"),
-        ("Linea", "Lumen"),
-        (25, 349),
-        materials=("brass", "glass", "linen", "steel"),
-    ),
-    Leaf(
-        "Sports/Outdoors/Tents",
-        "TNT",
-        ("2-Person Tent", "4-Person Tent", "Ultralight Tent", "Family Tent"),
-        ("Fjordline", "Summit"),
-        (89, 699),
-        extra=(("season", ("3-season", "4-season")), ("weight_kg", ("1.2", "2.4", "4.8"))),
-    ),
-    Leaf(
-        "Sports/Outdoors/Backpacks",
-        "BPK",
-        ("Daypack", "Hiking Backpack", "Travel Backpack", "Hydration Pack"),
-        ("Summit", "Basecamp"),
-        (35, 259),
-        extra=(("volume_l", ("18", "24", "35", "50", "65")),),
-    ),
-    Leaf(
-        "Sports/Fitness/Yoga Mats",
-        "YOGA",
-        ("Yoga Mat", "Travel Yoga Mat", "Cork Yoga Mat"),
-        ("Flowline", "Summit"),
-        (19, 119),
-        materials=("natural rubber", "cork", "TPE"),
-        extra=(("thickness_mm", ("3", "4", "6")),),
-    ),
-    Leaf(
-        "Sports/Fitness/Dumbbells",
-        "DMB",
-        ("Hex Dumbbell", "Adjustable Dumbbell", "Neoprene Dumbbell"),
-        ("Ironworks", "Flowline"),
-        (9, 399),
-        extra=(("weight_kg", ("2", "5", "10", "20", "24")),),
-    ),
-)
 
-SENTENCES = (
-    "Built to last with carefully chosen materials.",
-    "Designed for everyday use at home, at work and on the go.",
-    "Backed by a two-year warranty.",
-    "Easy to clean and simple to care for.",
-    "A customer favourite for its comfort and value.",
-    "Ships in plastic-free packaging.",
-    "Tested by our team over months of real use.",
-    "Pairs well with the rest of the collection.",
-)
+def _leaf(entry: dict[str, Any]) -> Leaf:
+    low, high = entry["price_range"]
+    return Leaf(
+        path=entry["path"],
+        code=entry["code"],
+        nouns=tuple(entry["nouns"]),
+        brands=tuple(entry["brands"]),
+        price_range=(low, high),
+        sizes=tuple(_WORDS["sizes"][entry["sizes"]]) if "sizes" in entry else (),
+        materials=tuple(entry.get("materials", ())),
+        extra=tuple((key, tuple(values)) for key, values in entry.get("extra", {}).items()),
+    )
+
+
+COLORS: tuple[str, ...] = tuple(_WORDS["colors"])
+ADJECTIVES: tuple[str, ...] = tuple(_WORDS["adjectives"])
+SENTENCES: tuple[str, ...] = tuple(_WORDS["sentences"])
+LEAVES: tuple[Leaf, ...] = tuple(_leaf(entry) for entry in _WORDS["leaves"])
 
 
 # A prefix keeps SKUs valid (`services.SKU_PATTERN`: 1-64 letters, digits, '-' or '_', starting

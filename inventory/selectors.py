@@ -3,7 +3,11 @@
 Product reads go through the ORM (`product_list`, `product_page`, `product_rows`); the storefront's
 hottest ones (a page of the catalog or a category, a plain search, one product) also have their
 statements written out once (`product_page_rows`, `product_detail_row`), held to the ORM's rows by
-tests."""
+tests. Stock reads (movements, low stock, the ledger audit) come last.
+
+Why it is about 500 lines: every product read is built from the same filters by one query builder
+(`_product_query`), and each written-out statement sits beside the ORM read it must match row for
+row; apart, a change to one would be easy to miss in the other."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ release, sell and restock lock a row with that very UPDATE; staff changes lock i
 constraints are the last guard.
 
 The one other stock write path is the CSV importer's set-based write
-(`inventory.catalog_csv._write`): it locks the imported products' levels in product-id order,
+(`inventory.catalog_csv.writing`): it locks the imported products' levels in product-id order,
 refuses a row whose stock is below its reserved units before anything is written, then writes
 one `import` ledger row per changed level and the levels, in the import's transaction. It keeps
 the same invariants: the ledger sums to the levels, and no level is negative or below its
@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 class StockLine:
     product_id: int
     quantity: int  # > 0
+
+
+# What reserve, release, sell and restock take: any number of lines, several for one product too.
+StockLines = Sequence[StockLine]
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,9 @@ _LEDGER_COLUMNS = (
 
 
 def _change_lines(
+    move: _LineMove,
     *,
     totals: Mapping[int, int],
-    guard: str,
-    on_hand_sign: int,
-    reserved_sign: int,
-    reason: str,
     actor: User | None,
     reference: str,
     note: str,
@@ -196,7 +197,8 @@ def _change_lines(
     """Apply every line and write its ledger rows (one INSERT); the product id whose guard
     failed (nothing more is written then), or None."""
     now = timezone.now()
-    sql = _UPDATE_LINE.format(guard=_GUARDS[guard])
+    sql = _UPDATE_LINE.format(guard=_GUARDS[move.guard])
+    on_hand_sign, reserved_sign, reason = move.on_hand_sign, move.reserved_sign, move.reason
     rows: list[tuple[int, int, int, int, int]] = []
     newly_low: list[int] = []
     with connection.cursor() as cursor:
@@ -247,7 +249,7 @@ def _change_lines(
 
 
 def _levels_before(
-    totals: Mapping[int, int], *, failed: int, on_hand_sign: int, reserved_sign: int
+    move: _LineMove, totals: Mapping[int, int], *, failed: int
 ) -> dict[int, StockLevel]:
     """After a failed line: every level as it was before this call's earlier lines changed it
     (they are rolled back with the caller's transaction), for the error to name every problem."""
@@ -263,43 +265,20 @@ def _levels_before(
     for product_id, quantity in totals.items():
         if product_id == failed:
             break
-        levels[product_id].on_hand -= on_hand_sign * quantity
-        levels[product_id].reserved -= reserved_sign * quantity
+        levels[product_id].on_hand -= move.on_hand_sign * quantity
+        levels[product_id].reserved -= move.reserved_sign * quantity
     return levels
 
 
-def stock_reserve(
-    *,
-    lines: Sequence[StockLine],
-    actor: User | None,
-    reference: str,
-    note: str = "",
-    savepoint: bool = True,
-) -> None:
-    """Reserve every line or nothing; one `InsufficientStock` names every short product.
-
-    `savepoint=False` (checkout): inside a caller's transaction that is rolled back as a whole
-    on any error, no savepoint is taken (two statements fewer while a hot row is locked)."""
-    with transaction.atomic(savepoint=savepoint):
-        _reserve(lines=lines, actor=actor, reference=reference, note=note)
+# The error of a line move whose guard failed: (the totals, the failed product, every level as it
+# was before), after `_levels_before` has refused products that do not exist.
+_LineError = Callable[[Mapping[int, int], int, Mapping[int, StockLevel]], Exception]
 
 
-def _reserve(*, lines: Sequence[StockLine], actor: User | None, reference: str, note: str) -> None:
-    totals = _merge_lines(lines)
-    failed = _change_lines(
-        totals=totals,
-        guard="reserve",
-        on_hand_sign=0,
-        reserved_sign=1,
-        reason=MovementReason.RESERVATION,
-        actor=actor,
-        reference=reference,
-        note=note,
-    )
-    if failed is None:
-        return
-    levels = _levels_before(totals, failed=failed, on_hand_sign=0, reserved_sign=1)
-    raise InsufficientStock(
+def _short_of_stock(
+    totals: Mapping[int, int], failed: int, levels: Mapping[int, StockLevel]
+) -> Exception:
+    return InsufficientStock(
         shortages=[
             _shortage(levels[product_id], quantity)
             for product_id, quantity in totals.items()
@@ -308,31 +287,10 @@ def _reserve(*, lines: Sequence[StockLine], actor: User | None, reference: str, 
     )
 
 
-def _release_or_sell(
-    *,
-    lines: Sequence[StockLine],
-    actor: User | None,
-    reference: str,
-    note: str,
-    reason: str,
-    sell: bool,
-) -> None:
-    totals = _merge_lines(lines)
-    on_hand_sign = -1 if sell else 0
-    failed = _change_lines(
-        totals=totals,
-        guard="release",
-        on_hand_sign=on_hand_sign,
-        reserved_sign=-1,
-        reason=reason,
-        actor=actor,
-        reference=reference,
-        note=note,
-    )
-    if failed is None:
-        return
-    levels = _levels_before(totals, failed=failed, on_hand_sign=on_hand_sign, reserved_sign=-1)
-    raise ReservationMismatch(
+def _more_than_reserved(
+    totals: Mapping[int, int], failed: int, levels: Mapping[int, StockLevel]
+) -> Exception:
+    return ReservationMismatch(
         " ".join(
             f"{levels[product_id].product.sku}: {levels[product_id].reserved} reserved, "
             f"{quantity} requested."
@@ -342,77 +300,76 @@ def _release_or_sell(
     )
 
 
+def _no_such_product(
+    totals: Mapping[int, int], failed: int, levels: Mapping[int, StockLevel]
+) -> Exception:
+    return UnknownProduct(f"No such product: {failed}.")  # no guard: only a missing row fails
+
+
+@dataclass(frozen=True)
+class _LineMove:
+    """What reserve, release, sell or restock does to each line: its guard (`_GUARDS`), the
+    signs of the change to on-hand and reserved units, its ledger reason, and its error."""
+
+    guard: str
+    on_hand_sign: int
+    reserved_sign: int
+    reason: str
+    error: _LineError
+
+
+_RESERVE = _LineMove("reserve", 0, 1, MovementReason.RESERVATION, _short_of_stock)
+_RELEASE = _LineMove("release", 0, -1, MovementReason.RELEASE, _more_than_reserved)
+_SALE = _LineMove("release", -1, -1, MovementReason.SALE, _more_than_reserved)
+_RESTOCK = _LineMove("restock", 1, 0, MovementReason.RESTOCK, _no_such_product)
+
+
+def _move_lines(
+    move: _LineMove, *, lines: StockLines, actor: User | None, reference: str, note: str
+) -> None:
+    """Every line or none (the error is raised inside the caller's transaction)."""
+    totals = _merge_lines(lines)
+    failed = _change_lines(move, totals=totals, actor=actor, reference=reference, note=note)
+    if failed is not None:
+        raise move.error(totals, failed, _levels_before(move, totals, failed=failed))
+
+
+def stock_reserve(
+    *, lines: StockLines, actor: User | None, reference: str, note: str = "", savepoint: bool = True
+) -> None:
+    """Reserve every line or nothing; one `InsufficientStock` names every short product.
+
+    `savepoint=False` (checkout): inside a caller's transaction that is rolled back as a whole
+    on any error, no savepoint is taken (two statements fewer while a hot row is locked)."""
+    with transaction.atomic(savepoint=savepoint):
+        _move_lines(_RESERVE, lines=lines, actor=actor, reference=reference, note=note)
+
+
 def stock_release(
-    *,
-    lines: Sequence[StockLine],
-    actor: User | None,
-    reference: str,
-    note: str = "",
-    savepoint: bool = True,
+    *, lines: StockLines, actor: User | None, reference: str, note: str = "", savepoint: bool = True
 ) -> None:
     """Give reserved units back (a cancelled or expired order): `reserved -= n`.
     `savepoint` as in `stock_reserve`."""
     with transaction.atomic(savepoint=savepoint):
-        _release_or_sell(
-            lines=lines,
-            actor=actor,
-            reference=reference,
-            note=note,
-            reason=MovementReason.RELEASE,
-            sell=False,
-        )
+        _move_lines(_RELEASE, lines=lines, actor=actor, reference=reference, note=note)
 
 
 def stock_commit_sale(
-    *,
-    lines: Sequence[StockLine],
-    actor: User | None,
-    reference: str,
-    note: str = "",
-    savepoint: bool = True,
+    *, lines: StockLines, actor: User | None, reference: str, note: str = "", savepoint: bool = True
 ) -> None:
     """Reserved units are sold: `reserved -= n` and `on_hand -= n` in one statement.
     `savepoint` as in `stock_reserve`."""
     with transaction.atomic(savepoint=savepoint):
-        _release_or_sell(
-            lines=lines,
-            actor=actor,
-            reference=reference,
-            note=note,
-            reason=MovementReason.SALE,
-            sell=True,
-        )
+        _move_lines(_SALE, lines=lines, actor=actor, reference=reference, note=note)
 
 
 def stock_restock(
-    *,
-    lines: Sequence[StockLine],
-    actor: User | None,
-    reference: str,
-    note: str = "",
-    savepoint: bool = True,
+    *, lines: StockLines, actor: User | None, reference: str, note: str = "", savepoint: bool = True
 ) -> None:
     """Units come back on hand (a refunded order's goods): `on_hand += n`. `savepoint` as in
     `stock_reserve`."""
     with transaction.atomic(savepoint=savepoint):
-        _restock(lines=lines, actor=actor, reference=reference, note=note)
-
-
-def _restock(*, lines: Sequence[StockLine], actor: User | None, reference: str, note: str) -> None:
-    totals = _merge_lines(lines)
-    failed = _change_lines(
-        totals=totals,
-        guard="restock",
-        on_hand_sign=1,
-        reserved_sign=0,
-        reason=MovementReason.RESTOCK,
-        actor=actor,
-        reference=reference,
-        note=note,
-    )
-    if failed is not None:  # no guard: only a missing row fails
-        _levels_before(totals, failed=failed, on_hand_sign=1, reserved_sign=0)
-        raise UnknownProduct(f"No such product: {failed}.")
+        _move_lines(_RESTOCK, lines=lines, actor=actor, reference=reference, note=note)
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@
 Owns the SKU rule (`SKU_PATTERN`, `validate_sku`), product metadata (`validate_metadata`,
 `metadata_size`: a JSON object within `METADATA_MAX_BYTES` as the database measures it) and the
 store's single currency (`validate_currency`). The services, the staff console and the CSV
-importer (`inventory.catalog_csv.validate_row`, which words its own per-cell messages) apply
+importer (`inventory.catalog_csv.rows.validate_row`, which words its own per-cell messages) apply
 these same rules.
 """
 

@@ -340,11 +340,11 @@ def product_indexes():
 
 
 def test_bulk_import_rebuilds_the_indexes(monkeypatch, tmp_path, make_product):
-    from inventory import catalog_csv
+    from inventory.catalog_csv import writing
 
     make_product(sku="KEEP-1", name="Existing Lamp")
     before = product_indexes()
-    monkeypatch.setattr(catalog_csv, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(writing, "BULK_MIN_ROWS", 1)
     result = import_catalog(SAMPLE)
     assert (result.created, result.ok) == (200, True)
     assert product_indexes() == before

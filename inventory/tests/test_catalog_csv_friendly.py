@@ -11,8 +11,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from inventory import catalog_csv
-from inventory.catalog_csv import COLUMNS, RowError, import_catalog
+from inventory.catalog_csv import COLUMNS, RowError, import_catalog, importer
 from inventory.catalog_generator import write_catalog
 from inventory.models import Product
 
@@ -245,7 +244,7 @@ class FakeTerminal(io.StringIO):
 
 
 def test_errors_start_on_a_fresh_line_after_the_progress_bar(tmp_path, monkeypatch):
-    monkeypatch.setattr(catalog_csv, "PROGRESS_EVERY_ROWS", 1)
+    monkeypatch.setattr(importer, "PROGRESS_EVERY_ROWS", 1)
     rows = [f"OK-{n},Mug,Home,1.00,USD,1,0,true,," for n in range(5)]
     rows[3] = "BAD SKU,Mug,Home,1.00,USD,1,0,true,,"
     path = write(tmp_path, HEADER, *rows)

@@ -249,10 +249,10 @@ def test_import_slug_resolution_takes_no_query_per_row(tmp_path):
 
 
 def test_many_rows_sharing_one_base_each_get_their_own_slug(tmp_path, make_product, monkeypatch):
-    from inventory import catalog_csv
+    from inventory.catalog_csv import slugs as import_slugs
 
     # One candidate per waiting row and no spare: a held candidate takes a second round.
-    monkeypatch.setattr(catalog_csv, "SLUG_CANDIDATES_PER_QUERY", 0)
+    monkeypatch.setattr(import_slugs, "SLUG_CANDIDATES_PER_QUERY", 0)
     base = "-".join(["t"] * 26)
     lamp = make_product(name="Lamp", sku="L1")
     Product.objects.filter(pk=lamp.pk).update(slug=f"{base}-5")  # held by another product
