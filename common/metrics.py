@@ -233,7 +233,14 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 # --- HTTP requests -----------------------------------------------------------------------------
 
 
+# A middleware that answers before URL resolution names the view here (the catalog cache).
+VIEW_NAME_ATTRIBUTE = "metrics_view_name"
+
+
 def _view_name(request: HttpRequest) -> str:
+    named: str | None = getattr(request, VIEW_NAME_ATTRIBUTE, None)
+    if named:
+        return named
     match = getattr(request, "resolver_match", None)
     return match.view_name if match is not None and match.view_name else "<unnamed view>"
 

@@ -49,6 +49,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
     from redis import Redis
     from rest_framework.request import Request
     from rest_framework.views import APIView
@@ -157,7 +158,11 @@ class SimpleRateThrottle(throttling.SimpleRateThrottle):
         if self.rate is None or self.num_requests is None or self.duration is None:
             return True
         key = self.get_cache_key(request, view)
-        if key is None:
+        return True if key is None else self.count_request(key)
+
+    def count_request(self, key: str) -> bool:
+        """Count one request in `key`: whether it is within the rate (or the store failed)."""
+        if self.num_requests is None or self.duration is None:  # no rate: no limit
             return True
         try:
             hit = count_hit(self.cache, key, self.duration)
@@ -192,20 +197,24 @@ class CallerRateThrottle(SimpleRateThrottle):
     scope = "anon"
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        self.scope = "user" if request.user and request.user.is_authenticated else "anon"
+        return self.allow_caller(request, request.user)
+
+    def allow_caller(self, request: HttpRequest | Request, user: Any) -> bool:
+        """Count a request of `user` (anonymous: by the request's address). For a caller known
+        before DRF is entered (by a middleware); it reads only `request.META`."""
+        signed_in = bool(user and user.is_authenticated)
+        self.scope = "user" if signed_in else "anon"
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        if self.rate is None or self.num_requests is None or self.duration is None:
+            return True
+        ident = user.pk if signed_in else self.get_ident(request)  # type: ignore[arg-type]
+        return self.count_request(self.cache_format % {"scope": self.scope, "ident": ident})
 
     def get_rate(self) -> str | None:
         # DRF raises for a scope without a rate; no rate here means no limit, as for the pair.
         rate: str | None = self.THROTTLE_RATES.get(self.scope)
         return rate
-
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        user = request.user
-        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 # --- failure limits -----------------------------------------------------------------------------

@@ -95,6 +95,9 @@ MIDDLEWARE = [
     "common.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Cached public catalog reads answered here, before sessions, CSRF, URL resolution and DRF
+    # (inventory/api/cached_reads.py); CORS and the security headers above still apply.
+    "inventory.api.cached_reads.CachedCatalogReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

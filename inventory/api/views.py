@@ -20,8 +20,6 @@ from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
-from django.utils.cache import patch_vary_headers
-from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -53,17 +51,20 @@ from ..cache import (
     cached_count,
     catalog_etag,
     count_key,
-    current_catalog_version,
-    http_max_age,
-    response_key,
-    response_timeout,
-    versioned_get,
-    versioned_set,
 )
 from ..exceptions import InsufficientStock, InvalidCategoryParent
 from ..images import image_dict, image_url
 from ..models import Category, Product, StockLevel, StockMovement
 from .authentication import CatalogReadJWTAuthentication
+from .cached_reads import (
+    PLAIN_ACCEPTS,
+    cache_parts,
+    caller_kind,
+    if_none_match,
+    mark_cacheable,
+    public,
+    seen_by_middleware,
+)
 from .pagination import CatalogPagination
 from .serializers import (
     CategoryDetailOutputSerializer,
@@ -94,60 +95,35 @@ def json_response(data: Any, *, status_code: int = status.HTTP_200_OK) -> HttpRe
     )
 
 
-def _if_none_match(request: Request, etag: str) -> bool:
-    """Whether the request's If-None-Match names `etag` (weak comparison, RFC 9110 13.1.2)."""
-    header = request.META.get("HTTP_IF_NONE_MATCH", "")
-    return bool(header) and etag in (tag.removeprefix("W/") for tag in parse_etags(header))
-
-
-def _public(response: HttpResponse, etag: str | None) -> HttpResponse:
-    response["Cache-Control"] = f"public, max-age={http_max_age()}"
-    if etag is not None:
-        response["ETag"] = etag
-    # Staff get another body for the same URL: a shared cache must not hand them this one.
-    patch_vary_headers(response, ["Authorization"])
-    return response
-
-
 def catalog_read(request: Request, build: Callable[[str | None], Any]) -> HttpResponse:
     """Build a catalog read. Staff get it fresh and private (`no-store`, common.middleware);
     anyone else gets a public response (API.md): `Cache-Control: public, max-age=…` and an ETag,
-    with the body from the Django cache when it is there.
+    from the catalog response cache when it holds it (inventory/api/cached_reads.py: its
+    middleware answers most hits before this view is reached).
 
-    The catalog version and the cached body come in one round trip (`versioned_get`), before the
-    database is read: a matching If-None-Match is answered 304 with no query at all, and a
-    response built while a write commits is stored (and tagged) under the old version, never the
-    new one. `build` gets that version (None for staff, or when the cache is unreachable) for
-    what it caches itself (the count of a product filter).
+    The catalog version (and the cached entry) are read in one round trip before the database
+    is: a matching If-None-Match is answered 304 with no query at all, and a response built while
+    a write commits is stored (and tagged) under the old version, never the new one. `build`
+    gets that version (None for staff, or when the cache is unreachable) for what it caches
+    itself (the count of a product filter).
     """
     if is_staff_user(request.user):
         return json_response(build(None))
-    # The host is part of the key: pagination links are absolute URLs.
-    parts = (request.get_host(), request.path, request.META.get("QUERY_STRING", ""))
-    timeout = response_timeout()
-    key = response_key(*parts)
-    if timeout > 0:
-        version, body = versioned_get(key)
-    else:
-        version, body = current_catalog_version(), None
+    version, entry = seen_by_middleware(request)
     if version is None:  # the cache is unreachable: no ETag, nothing cached
-        return _public(json_response(build(None)), None)
-    caller = "customer" if request.user.is_authenticated else "anonymous"
-    etag = catalog_etag(version, *parts, caller)
-    if _if_none_match(request, etag):
-        return _public(HttpResponseNotModified(), etag)
-    if body is None:
-        body = json_bytes(build(version), option=JSON_OPTIONS)
-        if timeout > 0:
-            versioned_set(key, version, body, timeout)
-    return _public(HttpResponse(body, content_type="application/json"), etag)
+        return public(json_response(build(None)), None)
+    etag = catalog_etag(version, *cache_parts(request), caller_kind(request.user))
+    if if_none_match(request, etag):
+        return public(HttpResponseNotModified(), etag)
+    if entry is not None:
+        return public(HttpResponse(entry.body, content_type="application/json"), etag)
+    response = public(json_response(build(version)), etag)
+    mark_cacheable(response, request, version)
+    return response
 
 
 def acting_user(request: Request) -> User | None:
     return request.user if isinstance(request.user, User) else None
-
-
-_PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
 class CatalogReadMixin:
@@ -180,7 +156,7 @@ class CatalogReadMixin:
         if (
             getattr(self, "_safe_request", False)
             and getattr(self, "format_kwarg", None) is None
-            and request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
+            and request.META.get("HTTP_ACCEPT", "*/*") in PLAIN_ACCEPTS
             and api_settings.URL_FORMAT_OVERRIDE not in request.query_params
         ):
             renderer: BaseRenderer = self.get_renderers()[0]  # type: ignore[attr-defined]
