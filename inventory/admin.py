@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.models import User
+from common.admin import ReadOnlyAdmin
 from common.exceptions import DomainError
 from common.money import store_money
 
@@ -455,7 +456,7 @@ class ProductAdmin(admin.ModelAdmin[Product]):
 # Stock ledger (read-only)
 # =============================================================================
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin[StockMovement]):
+class StockMovementAdmin(ReadOnlyAdmin[StockMovement]):
     list_display = (
         "created_at",
         "product",
@@ -472,12 +473,3 @@ class StockMovementAdmin(admin.ModelAdmin[StockMovement]):
     search_fields = ("product__sku", "reference", "note")
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

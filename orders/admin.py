@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString
 
 from accounts import admin as accounts_admin
 from accounts.models import User
+from common.admin import ReadOnlyAdmin
 from common.exceptions import DomainError
 from common.money import store_money
 from payments.selectors import payment_list_for_orders
@@ -192,7 +193,7 @@ def _run(
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin[Order]):
+class OrderAdmin(ReadOnlyAdmin[Order]):
     list_display = ("number", "customer", "status_label", "total", "created_at")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "user__email")
@@ -231,22 +232,14 @@ class OrderAdmin(admin.ModelAdmin[Order]):
         css = {"all": ("orders/admin.css",)}
 
     # --- what staff may do ---------------------------------------------------------------------
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # orders are placed by checkout only
-
-    def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        return False  # financial records
-
-    def has_change_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        """Never: no field of an order is edited by hand (the page is view-only, a POST to it is
-        refused). Status changes are moves; see `has_move_permission`."""
-        return False
+    # `ReadOnlyAdmin`: no adding (orders are placed by checkout only), no deleting (financial
+    # records), no field edited by hand (the page is view-only, a POST to it is refused). Status
+    # changes are moves; see `has_move_permission`.
 
     def has_move_permission(self, request: HttpRequest) -> bool:
         """Ship, deliver, cancel and refund, from the page or the list: whoever holds
         `orders.change_order` (the Staff group, admins), as before the page had buttons."""
-        return super().has_change_permission(request)
+        return self.holds_change_permission(request)
 
     # --- columns and fields --------------------------------------------------------------------
 
@@ -280,19 +273,8 @@ class OrderAdmin(admin.ModelAdmin[Order]):
 
     # --- the order page ------------------------------------------------------------------------
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Order | None = None,
-    ) -> HttpResponse:
-        if obj is not None:
-            context["moves"] = self._move_buttons(request, obj)
-            context["payments"] = _payment_rows(request, obj)
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    def extra_object_context(self, request: HttpRequest, obj: Order) -> dict[str, Any]:
+        return {"moves": self._move_buttons(request, obj), "payments": _payment_rows(request, obj)}
 
     def _move_buttons(self, request: HttpRequest, order: Order) -> list[dict[str, Any]]:
         if not self.has_move_permission(request):

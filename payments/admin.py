@@ -10,29 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from common.admin import ReadOnlyAdmin
 from common.money import store_money
 
 from .models import Payment, PaymentMethod, WebhookEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(ReadOnlyAdmin):
+class PaymentMethodAdmin(ReadOnlyAdmin[PaymentMethod]):
     list_display = ("masked", "user", "gateway", "is_default", "created_at")
     list_filter = ("brand", "gateway", "is_default")
     search_fields = ("user__email", "last4")
@@ -57,7 +47,7 @@ def describe(payment: Payment) -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyAdmin[Payment]):
     list_display = (
         "payment",
         "created_at",
@@ -96,18 +86,8 @@ class PaymentAdmin(ReadOnlyAdmin):
         "settled_at",
     )
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Payment | None = None,
-    ) -> HttpResponse:
-        if obj is not None:  # the title and breadcrumb name it in money, not in cents
-            context["subtitle"] = describe(obj)
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    def extra_object_context(self, request: HttpRequest, obj: Payment) -> dict[str, Any]:
+        return {"subtitle": describe(obj)}  # the title and breadcrumb name it in money, not cents
 
     @admin.display(description="payment", ordering="id")
     def payment(self, obj: Payment) -> str:
@@ -138,7 +118,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
     list_display = ("event_id", "gateway", "event_type", "payment_id", "received_at")
     list_filter = ("gateway", "event_type")
     search_fields = ("=event_id", "=payment_id")
