@@ -1,19 +1,19 @@
 """Domain errors of the accounts app, each with a stable `code`.
 
 Named after the failure, without an `Error` suffix, as ARCHITECTURE.md asks (`InsufficientStock`).
+`attr` is the input field an error is about, where there is one.
 """
 # ruff: noqa: N818
 
 from __future__ import annotations
 
-from rest_framework import status
-
-from common.exceptions import DomainError
+from common.exceptions import DomainError, ForbiddenError, UnauthorizedError
 
 
 class EmailAlreadyRegistered(DomainError):
     code = "email_taken"
     message = "An account with this email address already exists."
+    attr = "email"
 
 
 class InvalidPassword(DomainError):
@@ -26,35 +26,38 @@ class InvalidPassword(DomainError):
 class WrongPassword(DomainError):
     code = "wrong_password"
     message = "The current password is not correct."
+    attr = "old_password"
 
 
-class InvalidVerificationToken(DomainError):
+class _InvalidLink(DomainError):
+    """The token of an emailed link is malformed, expired or already used."""
+
     code = "invalid_token"
+    attr = "token"
+
+
+class InvalidVerificationToken(_InvalidLink):
     message = "This verification link is invalid or has expired."
 
 
-class InvalidResetToken(DomainError):
-    code = "invalid_token"
+class InvalidResetToken(_InvalidLink):
     message = "This password reset link is invalid or has expired."
 
 
-class InvalidCredentials(DomainError):
+class InvalidCredentials(UnauthorizedError):
     """Wrong email, wrong password and suspended account all look the same."""
 
     code = "invalid_credentials"
-    status_code = status.HTTP_401_UNAUTHORIZED
     message = "No active account found with the given credentials."
 
 
-class InvalidRefreshToken(DomainError):
+class InvalidRefreshToken(UnauthorizedError):
     code = "token_not_valid"
-    status_code = status.HTTP_401_UNAUTHORIZED
     message = "The refresh token is invalid, expired or already used."
 
 
-class NotAllowed(DomainError):
+class NotAllowed(ForbiddenError):
     code = "permission_denied"
-    status_code = status.HTTP_403_FORBIDDEN
     message = "You do not have permission to perform this action."
 
 
@@ -68,3 +71,4 @@ class OwnAccountChange(DomainError):
 class LogoutTokenRejected(DomainError):
     code = "token_not_valid"
     message = "This is not a valid refresh token of yours."
+    attr = "refresh"

@@ -2,10 +2,10 @@
 
 Every token pair carries the user's `session_generation` as a claim (accounts/tokens.py). Logout,
 a password change or reset, a suspension and a replayed refresh token bump the generation on the
-user row (accounts/services.py); `JWTAuthentication.get_user` then calls `_check_session` on the
-row it has already loaded (no extra query), and an access token of an older generation is a 401
-on its next request instead of working until it expires. A token made before generations
-existed has no claim and counts as generation 0.
+user row (accounts/services/sessions.py); `JWTAuthentication.get_user` then calls
+`_check_session` on the row it has already loaded (no extra query), and an access token of an
+older generation is a 401 on its next request instead of working until it expires. A token made
+before generations existed has no claim and counts as generation 0.
 
 Refresh tokens are not refused by generation: the blacklist decides about them. So after a logout
 or a password change, the user's other sessions (whose refresh tokens are not blacklisted)

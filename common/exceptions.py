@@ -45,22 +45,52 @@ class ErrorItem:
 
 
 class DomainError(Exception):
-    """A business rule refused the operation. Subclasses set `code`, `status_code`, `message`."""
+    """A business rule refused the operation.
+
+    Subclasses declare `code` and `message`, and `status_code` unless it is 400 (or derive from
+    one of the status bases below); `attr`, the input field the error is about by default. One
+    error item is sent: the detail (`message`, unless another is given) on `attr` (unless another
+    is given); `items` replaces it with several.
+    """
 
     code: ClassVar[str] = "domain_error"
     status_code: ClassVar[int] = status.HTTP_400_BAD_REQUEST
     message: ClassVar[str] = "The request could not be completed."
+    attr: ClassVar[str | None] = None
 
-    def __init__(self, detail: str | None = None, *, items: Sequence[ErrorItem] = ()) -> None:
+    def __init__(
+        self, detail: str | None = None, *, attr: str | None = None, items: Sequence[ErrorItem] = ()
+    ) -> None:
         self.detail = detail or self.message
-        self.items: tuple[ErrorItem, ...] = tuple(items) or (ErrorItem(self.detail),)
+        self.items: tuple[ErrorItem, ...] = tuple(items) or (
+            ErrorItem(self.detail, attr or self.attr),
+        )
         super().__init__(self.detail)
+
+
+# The status bases: a subclass names only its code and message.
+class UnauthorizedError(DomainError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+
+
+class ForbiddenError(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+
+
+class NotFoundError(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
 
 
 class ConflictError(DomainError):
     code = "conflict"
     status_code = status.HTTP_409_CONFLICT
     message = "The request conflicts with the current state."
+
+
+class BadGatewayError(DomainError):
+    """A service we rely on (the payment gateway) failed or refused: not the client's input."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
 
 
 class ProtectedError(ConflictError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rest_framework import status
 
-from common.exceptions import ConflictError, DomainError, ErrorItem
+from common.exceptions import BadGatewayError, ConflictError, DomainError, NotFoundError
 
 
 class PaymentDeclined(DomainError):
@@ -35,13 +35,12 @@ class PaymentInProgress(ConflictError):
 
 class RefundExceedsCaptured(DomainError):
     code = "refund_exceeds_captured"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "The refund exceeds what was captured and not yet refunded."
+    attr = "amount_cents"
 
     def __init__(self, *, refundable_cents: int) -> None:
         self.refundable_cents = refundable_cents
-        detail = f"At most {refundable_cents} cents can still be refunded."
-        super().__init__(detail, items=[ErrorItem(detail, "amount_cents")])
+        super().__init__(f"At most {refundable_cents} cents can still be refunded.")
 
 
 class DuplicatePaymentMethod(ConflictError):
@@ -49,22 +48,18 @@ class DuplicatePaymentMethod(ConflictError):
     message = "This card is already saved."
 
 
-class PaymentMethodNotFound(DomainError):
+class PaymentMethodNotFound(NotFoundError):
     """The method does not exist or belongs to someone else (never told apart)."""
 
     code = "not_found"
-    status_code = status.HTTP_404_NOT_FOUND
     message = "Payment method not found."
-
-    def __init__(self) -> None:
-        super().__init__(items=[ErrorItem(self.message, "payment_method")])
+    attr = "payment_method"
 
 
-class PaymentGatewayError(DomainError):
+class PaymentGatewayError(BadGatewayError):
     """The gateway timed out, failed or has not decided yet: the payment stays pending."""
 
     code = "gateway_error"
-    status_code = status.HTTP_502_BAD_GATEWAY
     message = (
         "The payment provider did not answer in time. The payment is being checked; "
         "it is never taken twice."
@@ -73,14 +68,10 @@ class PaymentGatewayError(DomainError):
 
 class InvalidWebhook(DomainError):
     code = "invalid_signature"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "The webhook signature is missing, invalid or too old."
 
 
 class InvalidPaymentToken(DomainError):
     code = "invalid_token"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "The payment gateway does not know this token."
-
-    def __init__(self) -> None:
-        super().__init__(items=[ErrorItem(self.message, "token")])
+    attr = "token"

@@ -39,14 +39,13 @@ def report_cache_key(report: str, *, version: str, params: Mapping[str, Any]) ->
     return f"reports:{report}:{digest}"
 
 
-def cached_report(
-    report: str, *, params: Mapping[str, Any], version: Callable[[], str], build: Callable[[], T]
-) -> T:
-    """`build()`, served from the cache while `version()` and `params` are unchanged."""
+def cached_report(report: str, *, params: Mapping[str, Any], build: Callable[[], T]) -> T:
+    """`build()`, served from the cache while the report's data version (`VERSIONS`) and
+    `params` are unchanged."""
     timeout = cache_timeout()
     if timeout <= 0:
         return build()
-    key = report_cache_key(report, version=version(), params=params)
+    key = report_cache_key(report, version=VERSIONS[report](), params=params)
     value: T | None = cache.get(key)
     if value is None:
         value = build()
@@ -65,3 +64,11 @@ def top_products_version() -> str:
 
 def inventory_version() -> str:
     return catalog_version()
+
+
+# What each report is built from, by the name it is cached under.
+VERSIONS: dict[str, Callable[[], str]] = {
+    "sales": sales_version,
+    "top-products": top_products_version,
+    "inventory": inventory_version,
+}

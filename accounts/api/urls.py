@@ -3,25 +3,23 @@ from rest_framework.routers import BaseRouter
 
 from . import views
 
+# Each route is named after its path: `auth/password/reset/` is `auth-password-reset`.
+_ROUTES = {
+    "auth/register/": views.RegisterView,
+    "auth/verify-email/": views.VerifyEmailView,
+    "auth/verify-email/resend/": views.VerifyEmailResendView,
+    "auth/token/": views.TokenObtainView,
+    "auth/token/refresh/": views.TokenRefreshView,
+    "auth/logout/": views.LogoutView,
+    "auth/password/change/": views.PasswordChangeView,
+    "auth/password/reset/": views.PasswordResetView,
+    "auth/password/reset/confirm/": views.PasswordResetConfirmView,
+    "users/me/": views.MeView,
+}
+
 urlpatterns = [
-    path("auth/register/", views.RegisterView.as_view(), name="auth-register"),
-    path("auth/verify-email/", views.VerifyEmailView.as_view(), name="auth-verify-email"),
-    path(
-        "auth/verify-email/resend/",
-        views.VerifyEmailResendView.as_view(),
-        name="auth-verify-email-resend",
-    ),
-    path("auth/token/", views.TokenObtainView.as_view(), name="auth-token"),
-    path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
-    path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
-    path("auth/password/change/", views.PasswordChangeView.as_view(), name="auth-password-change"),
-    path("auth/password/reset/", views.PasswordResetView.as_view(), name="auth-password-reset"),
-    path(
-        "auth/password/reset/confirm/",
-        views.PasswordResetConfirmView.as_view(),
-        name="auth-password-reset-confirm",
-    ),
-    path("users/me/", views.MeView.as_view(), name="users-me"),
+    path(route, view.as_view(), name=route.strip("/").replace("/", "-"))
+    for route, view in _ROUTES.items()
 ]
 
 

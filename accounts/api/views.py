@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import Throttled
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from common.openapi import domain_error_responses
+from common.text import prose
 
 from .. import security, selectors, services
 from ..exceptions import (
@@ -59,7 +61,6 @@ from .serializers import (
     VerifyEmailInputSerializer,
 )
 
-TAG = ["auth"]
 ACCEPTED = "Accepted: queued."
 REGISTRATION_ACCEPTED = "Check your inbox: we sent a message to this address to continue."
 
@@ -79,8 +80,10 @@ class _ClientContextMixin:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 
+# drf-spectacular describes an operation that has no description of its own with the nearest
+# class docstring: one here would change the schema.
 class _AccountsView(_ClientContextMixin, APIView):
-    pass
+    permission_classes: Sequence[type[BasePermission]] = (IsAuthenticated,)  # `_PublicView`: anyone
 
 
 class _PublicView(_AccountsView):
@@ -101,15 +104,14 @@ class RegisterView(_PublicView):
     throttle_classes = (RegisterIPThrottle, RegisterEmailThrottle)
 
     @extend_schema(
-        tags=TAG,
         summary="Create a customer account",
-        description=(
-            "202 `{email, detail}` for a new address and for one that already has an account "
-            "alike (same status, body and timing: the answer does not tell whether an account "
-            "exists). A new address gets a verification email; the owner of an existing one is "
-            "told that someone tried to sign up with it, with a sign-in and a reset link. A weak "
-            "password or a malformed email is a 400. Throttled by IP and by email."
-        ),
+        description=prose("""
+            202 `{email, detail}` for a new address and for one that already has an account alike
+            (same status, body and timing: the answer does not tell whether an account exists). A
+            new address gets a verification email; the owner of an existing one is told that someone
+            tried to sign up with it, with a sign-in and a reset link. A weak password or a
+            malformed email is a 400. Throttled by IP and by email.
+        """),
         request=RegisterInputSerializer,
         responses={
             202: RegistrationAcceptedOutputSerializer,
@@ -126,7 +128,6 @@ class RegisterView(_PublicView):
 
 class VerifyEmailView(_PublicView):
     @extend_schema(
-        tags=TAG,
         summary="Confirm an email address with the token from the link",
         request=VerifyEmailInputSerializer,
         responses={
@@ -140,11 +141,9 @@ class VerifyEmailView(_PublicView):
 
 
 class VerifyEmailResendView(_AccountsView):
-    permission_classes = (IsAuthenticated,)
     throttle_classes = (VerifyResendIPThrottle, VerifyResendEmailThrottle)
 
     @extend_schema(
-        tags=TAG,
         summary="Send a new verification link to the signed-in user",
         description="Nothing is sent when the address is already verified. Throttled.",
         request=None,
@@ -157,14 +156,13 @@ class VerifyEmailResendView(_AccountsView):
 
 class TokenObtainView(_PublicView):
     @extend_schema(
-        tags=TAG,
         summary="Sign in: an access and a refresh token",
-        description=(
-            "Wrong email, wrong password and suspended account all answer the same 401. "
-            "Failed sign-ins are limited per client address (`THROTTLE_LOGIN`) and per (address, "
-            "email): over either limit, 429 with `Retry-After`. Failures for an email from other "
-            "addresses never block a right password from an address that has not been failing."
-        ),
+        description=prose("""
+            Wrong email, wrong password and suspended account all answer the same 401. Failed
+            sign-ins are limited per client address (`THROTTLE_LOGIN`) and per (address, email):
+            over either limit, 429 with `Retry-After`. Failures for an email from other addresses
+            never block a right password from an address that has not been failing.
+        """),
         request=TokenObtainInputSerializer,
         responses={200: TokenPairOutputSerializer, **domain_error_responses(InvalidCredentials)},
     )
@@ -191,13 +189,12 @@ class TokenObtainView(_PublicView):
 
 class TokenRefreshView(_PublicView):
     @extend_schema(
-        tags=TAG,
         summary="Rotate a refresh token: a new pair; the old refresh stops working",
-        description=(
-            "A refresh token that was already rotated, presented again (a replay: someone else "
-            "holds a copy), is a 401 and ends every session of the user: all their refresh "
-            "tokens are blacklisted and their access tokens end. The owner signs in again."
-        ),
+        description=prose("""
+            A refresh token that was already rotated, presented again (a replay: someone else holds
+            a copy), is a 401 and ends every session of the user: all their refresh tokens are
+            blacklisted and their access tokens end. The owner signs in again.
+        """),
         request=TokenRefreshInputSerializer,
         responses={200: TokenPairOutputSerializer, **domain_error_responses(InvalidRefreshToken)},
     )
@@ -207,16 +204,13 @@ class TokenRefreshView(_PublicView):
 
 
 class LogoutView(_AccountsView):
-    permission_classes = (IsAuthenticated,)
-
     @extend_schema(
-        tags=TAG,
         summary="Sign out: the given refresh token and the access tokens stop working",
-        description=(
-            "That refresh token is blacklisted and the user's session generation moves on: "
-            "every access token of the user answers 401 on its next request. The user's other "
-            "sessions keep their refresh tokens and go on after one refresh."
-        ),
+        description=prose("""
+            That refresh token is blacklisted and the user's session generation moves on: every
+            access token of the user answers 401 on its next request. The user's other sessions keep
+            their refresh tokens and go on after one refresh.
+        """),
         request=LogoutInputSerializer,
         responses={204: None, **domain_error_responses(LogoutTokenRejected)},
     )
@@ -227,15 +221,12 @@ class LogoutView(_AccountsView):
 
 
 class PasswordChangeView(_AccountsView):
-    permission_classes = (IsAuthenticated,)
-
     @extend_schema(
-        tags=TAG,
         summary="Change the password; every other session of the user ends",
-        description=(
-            "Every other session's refresh and access tokens answer 401 at once. This session "
-            "keeps its refresh token; its access token ends too: refresh to go on."
-        ),
+        description=prose("""
+            Every other session's refresh and access tokens answer 401 at once. This session keeps
+            its refresh token; its access token ends too: refresh to go on.
+        """),
         request=PasswordChangeInputSerializer,
         responses={204: None, **domain_error_responses(WrongPassword, InvalidPassword)},
     )
@@ -253,7 +244,6 @@ class PasswordResetView(_PublicView):
     throttle_classes = (PasswordResetIPThrottle, PasswordResetEmailThrottle)
 
     @extend_schema(
-        tags=TAG,
         summary="Email a password reset link",
         description="Answers 202 whether or not an account has this address. Throttled.",
         request=PasswordResetInputSerializer,
@@ -266,7 +256,6 @@ class PasswordResetView(_PublicView):
 
 class PasswordResetConfirmView(_PublicView):
     @extend_schema(
-        tags=TAG,
         summary="Set a new password from a reset link; every session of the user ends",
         request=PasswordResetConfirmInputSerializer,
         responses={204: None, **domain_error_responses(InvalidResetToken, InvalidPassword)},
@@ -277,14 +266,11 @@ class PasswordResetConfirmView(_PublicView):
 
 
 class MeView(_AccountsView):
-    permission_classes = (IsAuthenticated,)
-
-    @extend_schema(tags=["users"], summary="Your profile", responses=UserProfileOutputSerializer)
+    @extend_schema(summary="Your profile", responses=UserProfileOutputSerializer)
     def get(self, request: Request) -> Response:
         return Response(UserProfileOutputSerializer(cast(User, request.user)).data)
 
     @extend_schema(
-        tags=["users"],
         summary="Change your name",
         description="Only `first_name` and `last_name`; any other field is a 400.",
         request=ProfileUpdateInputSerializer,
@@ -301,11 +287,11 @@ class MeView(_AccountsView):
     retrieve=extend_schema(summary="A user (admin)"),
     partial_update=extend_schema(
         summary="Change a user's role, suspension or name (admin)",
-        description=(
-            "`is_active: false` suspends: the user's access tokens fail on their next request "
-            "and their refresh tokens are blacklisted. Admins cannot change their own role or "
-            "suspend themselves."
-        ),
+        description=prose("""
+            `is_active: false` suspends: the user's access tokens fail on their next request and
+            their refresh tokens are blacklisted. Admins cannot change their own role or suspend
+            themselves.
+        """),
         request=UserAdminUpdateInputSerializer,
         responses={
             200: UserAdminOutputSerializer,

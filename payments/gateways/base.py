@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict, Unpack
 from uuid import UUID
 
 EventType = Literal["payment.succeeded", "payment.failed", "payment.refunded", "ignored"]
@@ -77,6 +77,28 @@ class InvalidSignature(Exception):  # noqa: N818
     """A webhook whose signature is missing, wrong or outside the tolerance."""
 
 
+class _MoneyMovement(TypedDict):
+    """What a charge and a refund both carry; every gateway takes them as keyword arguments."""
+
+    amount_cents: int
+    currency: str
+    # Our Payment id: asking again with the same key never moves the money twice.
+    idempotency_key: str
+    timeout: float  # seconds the one network call may take
+
+
+class ChargeRequest(_MoneyMovement):
+    """The keyword arguments of `Gateway.charge`."""
+
+    token: str  # a saved card's `TokenizedCard.token`
+
+
+class RefundRequest(_MoneyMovement):
+    """The keyword arguments of `Gateway.refund`."""
+
+    gateway_reference: str  # the charge's `GatewayResult.gateway_reference`
+
+
 class Gateway(Protocol):
     name: str
 
@@ -88,29 +110,13 @@ class Gateway(Protocol):
         """Look up a token made by client-side tokenization. Raises InvalidToken."""
         ...
 
-    def charge(
-        self,
-        *,
-        token: str,
-        amount_cents: int,
-        currency: str,
-        idempotency_key: str,
-        timeout: float,
-    ) -> GatewayResult:
+    def charge(self, **request: Unpack[ChargeRequest]) -> GatewayResult:
         """Charge once per idempotency key: asking again returns the first outcome.
 
         Raises GatewayError when the outcome is unknown."""
         ...
 
-    def refund(
-        self,
-        *,
-        gateway_reference: str,
-        amount_cents: int,
-        currency: str,
-        idempotency_key: str,
-        timeout: float,
-    ) -> GatewayResult:
+    def refund(self, **request: Unpack[RefundRequest]) -> GatewayResult:
         """Refund part or all of a charge, once per idempotency key. Raises GatewayError."""
         ...
 

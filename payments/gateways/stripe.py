@@ -12,19 +12,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import stripe
 from django.conf import settings
 
 from .base import (
     CardDetails,
+    ChargeRequest,
     EventType,
     GatewayError,
     GatewayEvent,
     GatewayResult,
     InvalidSignature,
     InvalidToken,
+    RefundRequest,
     TokenizedCard,
 )
 
@@ -98,28 +100,21 @@ class StripeGateway:
         )
 
     # --- money -------------------------------------------------------------------------------
-    def charge(
-        self,
-        *,
-        token: str,
-        amount_cents: int,
-        currency: str,
-        idempotency_key: str,
-        timeout: float,
-    ) -> GatewayResult:
-        customer_id, _, method_id = token.partition("/")
+    def charge(self, **request: Unpack[ChargeRequest]) -> GatewayResult:
+        customer_id, _, method_id = request["token"].partition("/")
+        key = request["idempotency_key"]
         try:
-            intent = self._client(timeout).v1.payment_intents.create(
+            intent = self._client(request["timeout"]).v1.payment_intents.create(
                 params={
-                    "amount": amount_cents,
-                    "currency": currency.lower(),
+                    "amount": request["amount_cents"],
+                    "currency": request["currency"].lower(),
                     "customer": customer_id,
                     "payment_method": method_id,
                     "confirm": True,
                     "off_session": True,
-                    "metadata": {"payment_id": idempotency_key},
+                    "metadata": {"payment_id": key},
                 },
-                options={"idempotency_key": f"charge-{idempotency_key}"},
+                options={"idempotency_key": f"charge-{key}"},
             )
         except stripe.CardError as error:
             body = _error_body(error)
@@ -144,23 +139,16 @@ class StripeGateway:
             succeeded=False, gateway_reference=intent.id, failure_code=code or "card_declined"
         )
 
-    def refund(
-        self,
-        *,
-        gateway_reference: str,
-        amount_cents: int,
-        currency: str,
-        idempotency_key: str,
-        timeout: float,
-    ) -> GatewayResult:
+    def refund(self, **request: Unpack[RefundRequest]) -> GatewayResult:
+        key = request["idempotency_key"]
         try:
-            refund = self._client(timeout).v1.refunds.create(
+            refund = self._client(request["timeout"]).v1.refunds.create(
                 params={
-                    "payment_intent": gateway_reference,
-                    "amount": amount_cents,
-                    "metadata": {"payment_id": idempotency_key},
+                    "payment_intent": request["gateway_reference"],
+                    "amount": request["amount_cents"],
+                    "metadata": {"payment_id": key},
                 },
-                options={"idempotency_key": f"refund-{idempotency_key}"},
+                options={"idempotency_key": f"refund-{key}"},
             )
         except stripe.StripeError as error:
             raise _gateway_error(error) from None

@@ -24,7 +24,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 from django.conf import settings
 
@@ -32,12 +32,14 @@ from payments.cards import brand_from_number
 
 from .base import (
     CardDetails,
+    ChargeRequest,
     EventType,
     GatewayError,
     GatewayEvent,
     GatewayResult,
     InvalidSignature,
     InvalidToken,
+    RefundRequest,
     TokenizedCard,
 )
 
@@ -108,21 +110,14 @@ class TestGateway:
         )
 
     # --- money -------------------------------------------------------------------------------
-    def charge(
-        self,
-        *,
-        token: str,
-        amount_cents: int,
-        currency: str,
-        idempotency_key: str,
-        timeout: float,
-    ) -> GatewayResult:
+    def charge(self, **request: Unpack[ChargeRequest]) -> GatewayResult:
+        token, timeout = request["token"], request["timeout"]
         try:
             self.describe_token(token)
         except InvalidToken as error:
             raise GatewayError("The test gateway does not know this token.") from error
         outcome = token.split(".")[1]
-        reference = f"ch_test_{idempotency_key}"
+        reference = f"ch_test_{request['idempotency_key']}"
         if outcome == SLOW:
             if timeout < SLOW_CARD_DELAY_SECONDS:
                 time.sleep(timeout)
@@ -133,18 +128,11 @@ class TestGateway:
             return GatewayResult(succeeded=True, gateway_reference=reference)
         return GatewayResult(succeeded=False, gateway_reference=reference, failure_code=outcome)
 
-    def refund(
-        self,
-        *,
-        gateway_reference: str,
-        amount_cents: int,
-        currency: str,
-        idempotency_key: str,
-        timeout: float,
-    ) -> GatewayResult:
-        if not gateway_reference.startswith("ch_test_"):
+    def refund(self, **request: Unpack[RefundRequest]) -> GatewayResult:
+        if not request["gateway_reference"].startswith("ch_test_"):
             raise GatewayError("The test gateway does not know this charge.")
-        return GatewayResult(succeeded=True, gateway_reference=f"re_test_{idempotency_key}")
+        reference = f"re_test_{request['idempotency_key']}"
+        return GatewayResult(succeeded=True, gateway_reference=reference)
 
     # --- webhooks ----------------------------------------------------------------------------
     def verify_webhook(self, *, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
