@@ -72,8 +72,9 @@ def _valid(serializer_class: type[BaseSerializer[Any]], request: Request) -> dic
 
 
 class _ClientContextMixin:
-    """Security events logged by the services during the request carry the client's address
-    (accounts/security.py)."""
+    # Security events logged by the services during the request carry the client's address
+    # (accounts/security.py). A comment, not a docstring: drf-spectacular would publish a
+    # docstring as the description of every operation without its own.
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         with security.client_context(request):
@@ -87,7 +88,8 @@ class _AccountsView(_ClientContextMixin, APIView):
 
 
 class _PublicView(_AccountsView):
-    """Anyone may call it; a stale `Authorization` header is ignored rather than refused."""
+    # Anyone may call it; a stale `Authorization` header is ignored rather than refused.
+    # (A comment: drf-spectacular would publish a docstring as the operations' description.)
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
