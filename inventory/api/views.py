@@ -168,6 +168,15 @@ class CatalogReadMixin:
         return negotiated
 
 
+# Categories and products are deleted only while nothing refers to them (409 otherwise).
+DELETE_UNLESS_REFERENCED = extend_schema(
+    responses={
+        204: OpenApiResponse(description="Deleted"),
+        **domain_error_responses(ProtectedError),
+    }
+)
+
+
 def validated_query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
     query = serializer_class(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -204,12 +213,7 @@ def category_dict(category: Category) -> dict[str, Any]:
             **domain_error_responses(InvalidCategoryParent),
         },
     ),
-    destroy=extend_schema(
-        responses={
-            204: OpenApiResponse(description="Deleted"),
-            **domain_error_responses(ProtectedError),
-        }
-    ),
+    destroy=DELETE_UNLESS_REFERENCED,
 )
 class CategoryViewSet(CatalogReadMixin, viewsets.GenericViewSet[Category]):
     """The category tree. Anyone reads; staff write."""
@@ -333,12 +337,7 @@ def product_dicts(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     create=extend_schema(request=ProductInputSerializer, responses={201: ProductOutputSerializer}),
     update=extend_schema(request=ProductInputSerializer, responses=ProductOutputSerializer),
     partial_update=extend_schema(request=ProductInputSerializer, responses=ProductOutputSerializer),
-    destroy=extend_schema(
-        responses={
-            204: OpenApiResponse(description="Deleted"),
-            **domain_error_responses(ProtectedError),
-        }
-    ),
+    destroy=DELETE_UNLESS_REFERENCED,
 )
 class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
     """Products. Anyone reads active ones; staff read all and write."""
