@@ -18,45 +18,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.stack import scratch_database, setup_django_on_database_url
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-
-
-@contextmanager
-def scratch_database(suffix: str = "bench") -> Iterator[str]:
-    """A fresh, migrated database for the benchmark; dropped afterwards. Yields its URL."""
-    from django.core.management import call_command
-    from django.db import connection
-
-    settings_dict = connection.settings_dict
-    original = settings_dict["NAME"]
-    name = f"{original}_{suffix}"
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    settings_dict["NAME"] = name
-    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
-    try:
-        call_command("migrate", verbosity=0)
-        yield url
-    finally:
-        connection.close()
-        settings_dict["NAME"] = original
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.close()
 
 
 def generate(path: Path, *, products: int, seed: int) -> None:
@@ -150,12 +117,10 @@ def timed_import(path: Path) -> tuple[float, Any]:
 
 
 def main() -> None:
-    if not os.environ.get("DATABASE_URL"):
-        print("set DATABASE_URL (the benchmark creates and drops <database>_bench beside it)")
+    if not setup_django_on_database_url():
         return
     products = int(os.environ.get("BENCH_PRODUCTS", "100000"))
     runs = int(os.environ.get("BENCH_RUNS", "3"))
-    setup_django()
     with tempfile.TemporaryDirectory() as tmp, scratch_database():
         first, second = Path(tmp) / "seed1.csv", Path(tmp) / "seed2.csv"
         generate(first, products=products, seed=1)

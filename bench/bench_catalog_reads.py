@@ -38,14 +38,9 @@ import http.client
 import json
 import multiprocessing
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,9 +49,9 @@ from urllib.parse import parse_qs
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+from bench import measure, stack
+
+RESULTS = stack.ROOT / "bench" / "results"
 SEARCHES = (
     "wireless headphones",
     "leather boots",
@@ -77,62 +72,46 @@ SEARCHES = (
 # shared connection would serialize the baseline's queries (flattering every ratio to it).
 _raw_local = threading.local()
 
-# (count, page) for each kind of list: the whole catalog, a category with its descendants (the
-# subtree's ids from the small category table), a full-text search. A ranked page's ids are sorted
-# on the product table alone, then only they are joined (what the app does too).
+# A page's rows (the product, its category's path, what is available), and the filter of a
+# category with its descendants (the subtree's ids from the small category table).
+RAW_PAGE = """
+    SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
+           p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
+           s.on_hand - s.reserved, p.created_at, p.updated_at
+    FROM inventory_product p
+    JOIN inventory_category c ON c.id = p.category_id
+    JOIN inventory_stocklevel s ON s.product_id = p.id
+"""
+RAW_IN_CATEGORY = """
+    p.is_active AND p.category_id IN (
+        SELECT id FROM inventory_category WHERE tree_path LIKE (
+            SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
+"""
+# (count, page) for each kind of list: the whole catalog, a category, a full-text search; built
+# from the constants above only (the values are parameters). A ranked page's ids are sorted on
+# the product table alone, then only they are joined (what the app does too).
 RAW_LISTS = {
     "list": (
         "SELECT count(*) FROM inventory_product p WHERE p.is_active",
-        """
-        SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
-               p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
-               s.on_hand - s.reserved, p.created_at, p.updated_at
-        FROM inventory_product p
-        JOIN inventory_category c ON c.id = p.category_id
-        JOIN inventory_stocklevel s ON s.product_id = p.id
-        WHERE p.is_active
-        ORDER BY p.id LIMIT 20 OFFSET %(offset)s
-        """,
+        f"{RAW_PAGE} WHERE p.is_active ORDER BY p.id LIMIT 20 OFFSET %(offset)s",
     ),
     "category": (
-        """
-        SELECT count(*) FROM inventory_product p
-        WHERE p.is_active AND p.category_id IN (
-            SELECT id FROM inventory_category WHERE tree_path LIKE (
-                SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
-        """,
-        """
-        SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
-               p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
-               s.on_hand - s.reserved, p.created_at, p.updated_at
-        FROM inventory_product p
-        JOIN inventory_category c ON c.id = p.category_id
-        JOIN inventory_stocklevel s ON s.product_id = p.id
-        WHERE p.is_active AND p.category_id IN (
-            SELECT id FROM inventory_category WHERE tree_path LIKE (
-                SELECT tree_path FROM inventory_category WHERE id = %(category)s) || '%%')
-        ORDER BY p.id LIMIT 20 OFFSET %(offset)s
-        """,
+        f"SELECT count(*) FROM inventory_product p WHERE {RAW_IN_CATEGORY}",  # noqa: S608
+        f"{RAW_PAGE} WHERE {RAW_IN_CATEGORY} ORDER BY p.id LIMIT 20 OFFSET %(offset)s",
     ),
     "search": (
         """
         SELECT count(*) FROM inventory_product p
         WHERE p.is_active AND p.search_vector @@ websearch_to_tsquery('english', %(search)s)
         """,
-        """
-        SELECT p.id, p.sku, p.name, p.slug, p.description, p.category_id, c.full_path,
-               p.price_cents, p.currency, p.metadata, p.primary_image, p.is_active,
-               s.on_hand - s.reserved, p.created_at, p.updated_at
-        FROM inventory_product p
-        JOIN inventory_category c ON c.id = p.category_id
-        JOIN inventory_stocklevel s ON s.product_id = p.id
+        f"""{RAW_PAGE}
         WHERE p.id IN (
             SELECT id FROM inventory_product
             WHERE is_active AND search_vector @@ websearch_to_tsquery('english', %(search)s)
             ORDER BY ts_rank(search_vector, websearch_to_tsquery('english', %(search)s)) DESC, id
             LIMIT 20 OFFSET %(offset)s)
         ORDER BY ts_rank(p.search_vector, websearch_to_tsquery('english', %(search)s)) DESC, p.id
-        """,
+        """,  # noqa: S608
     ),
 }
 RAW_DETAIL = """
@@ -232,29 +211,9 @@ def raw_application(environ: dict[str, Any], start_response: Callable[..., Any])
 
 
 # =============================================================================
-# Load generation: client processes, a fresh connection per request (gunicorn sync workers
-# close each one), every request to 127.0.0.1, each process stops after `seconds`.
+# Load generation: client processes (bench/measure.py), every request to 127.0.0.1, each process
+# stops after its slice.
 # =============================================================================
-def _client(args: tuple[int, list[str], dict[str, str], float, int]) -> list[float]:
-    port, urls, headers, seconds, offset = args
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    index = offset
-    while time.perf_counter() < deadline:
-        url = urls[index % len(urls)]
-        index += 1
-        started = time.perf_counter()
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request("GET", url, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        connection.close()
-        if response.status != 200:
-            raise RuntimeError(f"{url}: HTTP {response.status}")
-        latencies.append(time.perf_counter() - started)
-    return latencies
-
-
 def interleaved(
     pool: Any,
     targets: dict[str, tuple[int, list[str], dict[str, str]]],
@@ -269,66 +228,47 @@ def interleaved(
     elapsed = dict.fromkeys(targets, 0.0)
     for slice_number in range(slices):
         for name, (port, urls, headers) in targets.items():
-            started = time.perf_counter()
-            per_client = pool.map(
-                _client,
-                [
-                    (port, urls, headers, seconds / slices, slice_number * 13 + index * 7)
-                    for index in range(clients)
-                ],
+            took, values = measure.timed_map(
+                pool,
+                port,
+                urls,
+                headers=headers,
+                seconds=seconds / slices,
+                offsets=[slice_number * 13 + index * 7 for index in range(clients)],
+                timeout=10,
             )
-            elapsed[name] += time.perf_counter() - started
-            latencies[name].extend(latency for client in per_client for latency in client)
-    results = {}
-    for name, values in latencies.items():
-        values.sort()
-        results[name] = {
+            elapsed[name] += took
+            latencies[name].extend(values)
+    return {
+        name: {
             "rps": len(values) / elapsed[name],
-            "p50_ms": values[len(values) // 2] * 1000,
-            "p99_ms": values[min(len(values) - 1, int(len(values) * 0.99))] * 1000,
+            "p50_ms": measure.percentile_ms(values, 0.5),
+            "p99_ms": measure.percentile_ms(values, 0.99),
             "requests": len(values),
         }
-    return results
+        for name, values in latencies.items()
+    }
 
 
 # =============================================================================
 # Servers
 # =============================================================================
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def gunicorn(app: str, env: dict[str, str]) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [GUNICORN, "-c", "config/gunicorn.conf.py", app],
-        cwd=ROOT,
-        env={**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def gunicorn(app: str, env: dict[str, str], logs: Path) -> Iterator[int]:
+    """`app` under gunicorn (bench/stack.py) for the block; yields its port."""
+    port = stack.free_port()
+    server = stack.gunicorn(
+        {**os.environ, **env},
+        logs / f"{app.rsplit(':', 1)[-1]}-{port}.log",
+        port=port,
+        timeout=30,
+        app=app,
+        ready_path="/healthz" if app == "config.wsgi" else "/products",
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                connection.request("GET", "/healthz" if app == "config.wsgi" else "/")
-                connection.getresponse().read()
-                break
-            except (OSError, http.client.HTTPException):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"gunicorn {app} did not start") from None
-                time.sleep(0.2)
         yield port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop(timeout=20)
 
 
 def warm(port: int, urls: Iterable[str], headers: dict[str, str]) -> None:
@@ -401,6 +341,7 @@ def prepare(products: int) -> dict[str, Any]:
     }
 
 
+KINDS = ("list", "category", "search", "detail")
 RATIOS = {
     # name: (numerator, denominator), rows of the same interleaved block
     "search_vs_list_uncached": ("search uncached", "list uncached"),
@@ -416,67 +357,68 @@ RATIOS = {
 }
 
 
+def targets(
+    raw: int,
+    ours: int,
+    data: dict[str, Any],
+    *,
+    label: str,
+    raw_suffix: str,
+    raw_kinds: tuple[str, ...],
+) -> dict[str, tuple[int, list[str], dict[str, str]]]:
+    """One interleaved block: for each kind, the raw baseline's row (for the kinds in
+    `raw_kinds`) and ours (`<kind> <label>`), the category also with the customer's JWT."""
+    rows: dict[str, tuple[int, list[str], dict[str, str]]] = {}
+    for kind in KINDS:
+        if kind in raw_kinds:
+            rows[f"raw {kind}{raw_suffix}"] = (raw, data[f"raw_{kind}"], {})
+        rows[f"{kind} {label}"] = (ours, data[kind], {})
+        if kind == "category":
+            rows[f"category {label} JWT"] = (ours, data["category"], data["jwt"])
+    return rows
+
+
 def one_run(
     pool: Any, data: dict[str, Any], env: dict[str, str], seconds: float, clients: int
 ) -> dict[str, dict[str, float]]:
     anonymous: dict[str, str] = {}
-    jwt = data["jwt"]
     with (
-        gunicorn("bench.bench_catalog_reads:raw_application", env) as raw,
-        gunicorn("config.wsgi", {**env, "CATALOG_CACHE_SECONDS": "0"}) as cold,
-        gunicorn("config.wsgi", {**env, "CATALOG_CACHE_SECONDS": "300"}) as cached,
+        tempfile.TemporaryDirectory(prefix="bench-catalog-reads-") as logs,
+        gunicorn("bench.bench_catalog_reads:raw_application", env, Path(logs)) as raw,
+        gunicorn("config.wsgi", {**env, "CATALOG_CACHE_SECONDS": "0"}, Path(logs)) as cold,
+        gunicorn("config.wsgi", {**env, "CATALOG_CACHE_SECONDS": "300"}, Path(logs)) as cached,
     ):
-        for kind in ("list", "category", "search", "detail"):
+        for kind in KINDS:
             warm(raw, data[f"raw_{kind}"][:10], anonymous)
             # The response cache is off here; each filter's count is cached once read (as in
             # production, where a filter's first read after a catalog write counts).
             warm(cold, data[kind], anonymous)
-        uncached = interleaved(
-            pool,
-            {
-                "raw list": (raw, data["raw_list"], anonymous),
-                "list uncached": (cold, data["list"], anonymous),
-                "raw category": (raw, data["raw_category"], anonymous),
-                "category uncached": (cold, data["category"], anonymous),
-                "category uncached JWT": (cold, data["category"], jwt),
-                "raw search": (raw, data["raw_search"], anonymous),
-                "search uncached": (cold, data["search"], anonymous),
-                "raw detail": (raw, data["raw_detail"], anonymous),
-                "detail uncached": (cold, data["detail"], anonymous),
-            },
-            seconds=seconds,
-            clients=clients,
-        )
-        for headers in (anonymous, jwt):
+
+        def block(ours: int, label: str, raw_suffix: str, raw_kinds: tuple[str, ...]) -> Any:
+            rows = targets(raw, ours, data, label=label, raw_suffix=raw_suffix, raw_kinds=raw_kinds)
+            return interleaved(pool, rows, seconds=seconds, clients=clients)
+
+        uncached = block(cold, "uncached", "", KINDS)
+        for headers in (anonymous, data["jwt"]):
             warm(cached, data["list"] + data["category"] + data["search"] + data["detail"], headers)
-        warmed = interleaved(
-            pool,
-            {
-                "raw list (2)": (raw, data["raw_list"], anonymous),
-                "list cached": (cached, data["list"], anonymous),
-                "raw category (2)": (raw, data["raw_category"], anonymous),
-                "category cached": (cached, data["category"], anonymous),
-                "category cached JWT": (cached, data["category"], jwt),
-                "search cached": (cached, data["search"], anonymous),
-                "raw detail (2)": (raw, data["raw_detail"], anonymous),
-                "detail cached": (cached, data["detail"], anonymous),
-            },
-            seconds=seconds,
-            clients=clients,
-        )
+        warmed = block(cached, "cached", " (2)", ("list", "category", "detail"))
     results: dict[str, dict[str, float]] = {**uncached, **warmed}
-    for name, row in results.items():
-        print(
-            f"  {name:<24} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-            f"p99 {row['p99_ms']:6.1f} ms",
-            flush=True,
-        )
+    print_rows(results)
     results["ratios"] = {
         name: results[numerator]["rps"] / results[denominator]["rps"]
         for name, (numerator, denominator) in RATIOS.items()
     }
     print_ratios(results["ratios"])
     return results
+
+
+def print_rows(rows: dict[str, dict[str, float]]) -> None:
+    for name, row in rows.items():
+        print(
+            f"  {name:<24} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
+            f"p99 {row['p99_ms']:6.1f} ms",
+            flush=True,
+        )
 
 
 def print_ratios(ratios: dict[str, float]) -> None:
@@ -487,17 +429,13 @@ def print_ratios(ratios: dict[str, float]) -> None:
 
 
 def main() -> None:
-    if not os.environ.get("DATABASE_URL"):
-        print("set DATABASE_URL (the benchmark creates and drops <database>_bench beside it)")
+    if not stack.setup_django_on_database_url():
         return
-    from bench.bench_catalog_import import scratch_database, setup_django
-
     products = int(os.environ.get("BENCH_PRODUCTS", "100000"))
     runs = int(os.environ.get("BENCH_RUNS", "3"))
     seconds = float(os.environ.get("BENCH_SECONDS", "4"))
     clients = int(os.environ.get("BENCH_CONCURRENCY", "4"))
-    setup_django()
-    with scratch_database("readbench") as url:
+    with stack.scratch_database("readbench") as url:
         data = prepare(products)
         env = {
             "DATABASE_URL": url,
@@ -530,11 +468,7 @@ def main() -> None:
         for key in all_runs[0]["ratios"]
     }
     print("median over runs:")
-    for key, row in median.items():
-        print(
-            f"  {key:<24} {row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-            f"p99 {row['p99_ms']:6.1f} ms"
-        )
+    print_rows(median)
     print_ratios(ratios)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "catalog_reads.json").write_text(

@@ -31,22 +31,17 @@ DEADLINE_SECONDS whatever happens. Only 127.0.0.1 is ever contacted.
 
 from __future__ import annotations
 
-import http.client
 import multiprocessing
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from bench import stack
+from bench.measure import median, percentile_ms, timed_map
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
@@ -68,21 +63,7 @@ class Result:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
-
-
-def _with_database(url: str, name: str, **query: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}", query=urlencode(query)))
-
-
-def _admin_sql(base_url: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
+        return percentile_ms(self.latencies, q)
 
 
 def _connections_held(base_url: str, database: str) -> dict[str, int]:
@@ -98,54 +79,19 @@ def _connections_held(base_url: str, database: str) -> dict[str, int]:
     return {str(application): int(count) for application, count in rows}
 
 
-def _client(args: tuple[int, list[str], float, int]) -> list[float]:
-    """One client process: GETs in turn for `seconds`, a fresh connection each."""
-    port, paths, seconds, offset = args
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    index = offset
-    while time.perf_counter() < deadline:
-        path = paths[index % len(paths)]
-        index += 1
-        started = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            body = response.read()
-        finally:
-            conn.close()
-        if response.status != 200:
-            raise RuntimeError(f"{path}: HTTP {response.status} {body[:200]!r}")
-        latencies.append(time.perf_counter() - started)
-    return latencies
-
-
 def _load(clients: Any, port: int, paths: list[str], seconds: float, turn: int) -> Result:
-    started = time.perf_counter()
-    per_client = clients.map(
-        _client,
-        [(port, paths, seconds, turn * 31 + number * 7) for number in range(CONCURRENCY)],
-    )
-    return Result(
-        seconds=time.perf_counter() - started,
-        latencies=[latency for client in per_client for latency in client],
-    )
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+    offsets = [turn * 31 + number * 7 for number in range(CONCURRENCY)]
+    took, latencies = timed_map(clients, port, paths, seconds=seconds, offsets=offsets)
+    return Result(seconds=took, latencies=latencies)
 
 
 def main() -> None:
-    base_url = os.environ.get("DATABASE_URL", "")
-    if not base_url or not os.environ.get("SECRET_KEY"):
-        print("bench_pool needs DATABASE_URL (PostgreSQL) and SECRET_KEY; skipped")
-        return
+    stack.run_in_scratch_database("bench_pool", run)
+
+
+def run(scratch: stack.Scratch) -> None:
+    """The benchmark in its scratch database; the servers it starts are stopped afterwards."""
     deadline = time.monotonic() + DEADLINE_SECONDS
-    name = f"{urlsplit(base_url).path.lstrip('/') or 'postgres'}_bench_pool"
-    url = _with_database(base_url, name)
-    _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     env = {
         key: value
         for key, value in os.environ.items()
@@ -153,7 +99,7 @@ def main() -> None:
     }
     env.update(
         {
-            "DATABASE_URL": url,
+            "DATABASE_URL": scratch.url,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "EMAIL_URL": "dummymail://",
             "LOG_LEVEL": "WARNING",
@@ -172,118 +118,85 @@ def main() -> None:
     if SYNC:
         variants.append(("sync", {"DATABASE_POOL_MAX_SIZE": "0"}, ["-k", "sync", "--threads", "1"]))
     names = [variant[0] for variant in variants]
-    servers: dict[str, stack.Process] = {}
     ports: dict[str, int] = {}
     logs = Path(tempfile.mkdtemp(prefix="bench-pool-"))
-    try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=300,
+    stack.migrate_and_setup(env)
+    from django.db import connections
+
+    ids = stack.bench_products(
+        PRODUCTS, sku="P", name="Pool bench product", price_cents=lambda n: 1000 + n, on_hand=10
+    )
+    connections.close_all()
+    paths = [f"/api/v1/products/{pk}/" for pk in ids]
+
+    for variant, extra_env, flags in variants:
+        server_env = {
+            **env,
+            **extra_env,
+            "DATABASE_URL": stack.database_url(
+                scratch.base_url, scratch.name, application_name=f"bench-{variant}"
+            ),
+        }
+        ports[variant] = stack.free_port()
+        server = stack.gunicorn(
+            server_env,
+            logs / f"{variant}.log",
+            port=ports[variant],
+            timeout=max(1.0, deadline - time.monotonic()),
+            flags=flags,
         )
-        for key in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "EMAIL_URL", "LOG_LEVEL"):
-            os.environ[key] = env[key]
-        for key in ("REDIS_URL", "CELERY_BROKER_URL", "CACHE_URL", "THROTTLE_CACHE_URL"):
-            os.environ.pop(key, None)
-        sys.path.insert(0, str(ROOT))
-        import django
+        scratch.processes.append(server)
 
-        django.setup()
-        from django.db import connections
-
-        from inventory.services import category_create, product_create
-
-        category = category_create(name="Bench")
-        ids = [
-            product_create(
-                sku=f"P-{number}",
-                name=f"Pool bench product {number}",
-                category=category,
-                price_cents=1000 + number,
-                on_hand=10,
-            ).pk
-            for number in range(PRODUCTS)
-        ]
-        connections.close_all()
-        paths = [f"/api/v1/products/{pk}/" for pk in ids]
-
-        for variant, extra_env, flags in variants:
-            server_env = {
-                **env,
-                **extra_env,
-                "DATABASE_URL": _with_database(base_url, name, application_name=f"bench-{variant}"),
-            }
-            ports[variant] = stack.free_port()
-            servers[variant] = stack.gunicorn(
-                server_env,
-                logs / f"{variant}.log",
-                port=ports[variant],
-                timeout=max(1.0, deadline - time.monotonic()),
-                flags=flags,
-            )
-
-        results: dict[str, list[Result]] = {variant: [] for variant in names}
-        connections_held: dict[str, list[int]] = {variant: [] for variant in names}
-        with multiprocessing.get_context("spawn").Pool(CONCURRENCY) as clients:
-            for port in ports.values():  # imports, connections, every thread's first query
-                _load(clients, port, paths, 1.0, 0)
-            for run in range(RUNS):
-                merged = {variant: Result() for variant in names}
-                for turn in range(SLICES):
-                    order = names[turn % len(names) :] + names[: turn % len(names)]
-                    if (turn + run) % 2:
-                        order.reverse()
-                    for variant in order:
-                        sliced = _load(clients, ports[variant], paths, SLICE_SECONDS, turn + run)
-                        merged[variant].seconds += sliced.seconds
-                        merged[variant].latencies += sliced.latencies
-                held = _connections_held(base_url, name)
-                parts = []
-                for variant in names:
-                    results[variant].append(merged[variant])
-                    connections_held[variant].append(held.get(f"bench-{variant}", 0))
-                    parts.append(f"{variant} {merged[variant].per_second:7.1f} req/s")
-                ratio = merged["pool"].per_second / merged["persistent"].per_second
-                print(
-                    f"  run {run + 1}: {'; '.join(parts)}; pool/persistent {ratio:.2f}",
-                    flush=True,
-                )
-                if time.monotonic() > deadline:
-                    print("deadline reached; stopping early")
-                    break
-
-        runs = len(results["pool"])
-        print(
-            f"{runs} runs x {SLICES} slices of {SLICE_SECONDS:g} s per server; {CONCURRENCY} "
-            f"client processes; GET /api/v1/products/{{id}}/ over {PRODUCTS} products, uncached; "
-            f"{WORKERS} gthread workers x {THREADS} threads"
-            + (f" (sync: {WORKERS} sync workers)" if SYNC else "")
-        )
-        for variant in names:
-            of = results[variant]
+    results: dict[str, list[Result]] = {variant: [] for variant in names}
+    connections_held: dict[str, list[int]] = {variant: [] for variant in names}
+    with multiprocessing.get_context("spawn").Pool(CONCURRENCY) as clients:
+        for port in ports.values():  # imports, connections, every thread's first query
+            _load(clients, port, paths, 1.0, 0)
+        for run_number in range(RUNS):
+            merged = {variant: Result() for variant in names}
+            for turn in range(SLICES):
+                order = names[turn % len(names) :] + names[: turn % len(names)]
+                if (turn + run_number) % 2:
+                    order.reverse()
+                for variant in order:
+                    sliced = _load(clients, ports[variant], paths, SLICE_SECONDS, turn + run_number)
+                    merged[variant].seconds += sliced.seconds
+                    merged[variant].latencies += sliced.latencies
+            held = _connections_held(scratch.base_url, scratch.name)
+            parts = []
+            for variant in names:
+                results[variant].append(merged[variant])
+                connections_held[variant].append(held.get(f"bench-{variant}", 0))
+                parts.append(f"{variant} {merged[variant].per_second:7.1f} req/s")
+            ratio = merged["pool"].per_second / merged["persistent"].per_second
             print(
-                f"  median {variant:10} {_median([r.per_second for r in of]):7.1f} req/s  "
-                f"p50 {_median([r.percentile(0.5) for r in of]):6.1f} ms  "
-                f"p99 {_median([r.percentile(0.99) for r in of]):6.1f} ms  "
-                f"connections held {max(connections_held[variant])}"
+                f"  run {run_number + 1}: {'; '.join(parts)}; pool/persistent {ratio:.2f}",
+                flush=True,
             )
-        ratios = [
-            p.per_second / q.per_second
-            for p, q in zip(results["pool"], results["persistent"], strict=True)
-        ]
-        print(
-            f"  pool/persistent per run: {', '.join(f'{x:.2f}' for x in ratios)}; "
-            f"median {_median(ratios):.2f}"
-        )
-    finally:
-        for server in servers.values():
-            server.stop()
-        try:
-            from django.db import connections
+            if time.monotonic() > deadline:
+                print("deadline reached; stopping early")
+                break
 
-            connections.close_all()
-        except Exception:  # noqa: BLE001, S110 (Django may not be set up yet)
-            pass
-        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    runs = len(results["pool"])
+    print(
+        f"{runs} runs x {SLICES} slices of {SLICE_SECONDS:g} s per server; {CONCURRENCY} "
+        f"client processes; GET /api/v1/products/{{id}}/ over {PRODUCTS} products, uncached; "
+        f"{WORKERS} gthread workers x {THREADS} threads"
+        + (f" (sync: {WORKERS} sync workers)" if SYNC else "")
+    )
+    for variant in names:
+        of = results[variant]
+        print(
+            f"  median {variant:10} {median([r.per_second for r in of]):7.1f} req/s  "
+            f"p50 {median([r.percentile(0.5) for r in of]):6.1f} ms  "
+            f"p99 {median([r.percentile(0.99) for r in of]):6.1f} ms  "
+            f"connections held {max(connections_held[variant])}"
+        )
+    ratios = [
+        p.per_second / q.per_second
+        for p, q in zip(results["pool"], results["persistent"], strict=True)
+    ]
+    print(
+        f"  pool/persistent per run: {', '.join(f'{x:.2f}' for x in ratios)}; "
+        f"median {median(ratios):.2f}"
+    )

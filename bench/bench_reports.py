@@ -32,11 +32,10 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import stack
+
 ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -46,20 +45,6 @@ PRODUCTS = 200
 USERS = 1000
 DEADLINE_SECONDS = 900
 TARGET_MS = 100.0
-
-
-def _scratch_database(base_url: str) -> tuple[str, str]:
-    parts = urlsplit(base_url)
-    name = f"{parts.path.lstrip('/') or 'postgres'}_bench_reports"
-    return name, urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _admin_sql(base_url: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
 
 
 def _sql(statement: str, params: dict[str, Any] | None = None) -> Any:
@@ -181,16 +166,15 @@ def median_ms(action: Callable[[], Any], runs: int) -> tuple[float, Any]:
 
 
 def main() -> None:
-    base_url = os.environ.get("DATABASE_URL", "")
-    if not base_url:
-        print("bench_reports needs DATABASE_URL (PostgreSQL); skipped")
-        return
+    stack.run_in_scratch_database("bench_reports", run, secret_key=False)
+
+
+def run(scratch: stack.Scratch) -> None:
+    """The benchmark in its scratch database."""
     deadline = time.monotonic() + DEADLINE_SECONDS
-    name, url = _scratch_database(base_url)
-    _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     os.environ.update(
         {
-            "DATABASE_URL": url,
+            "DATABASE_URL": scratch.url,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "TIME_ZONE": TIME_ZONE,
             "REPORTS_CACHE_SECONDS": "0",  # every request computes its report
@@ -204,166 +188,148 @@ def main() -> None:
         os.environ.pop(variable, None)
     # WhiteNoise warns when static files were never collected; nothing here serves them.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
-    try:
-        sys.path.insert(0, str(ROOT))
-        import django
+    sys.path.insert(0, str(stack.ROOT))
+    stack.setup_django()
+    from django.core.management import call_command
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
 
-        django.setup()
-        from django.core.management import call_command
-        from django.utils import timezone
-        from rest_framework.test import APIClient
-        from rest_framework_simplejwt.tokens import AccessToken
+    from accounts.models import User
+    from reports import selectors
+    from reports.models import DailyProductSales, DailySales
 
-        from accounts.models import User
-        from inventory.services import category_create, product_create
-        from reports import selectors
-        from reports.models import DailyProductSales, DailySales
+    print(
+        f"{ORDERS:,} orders over {DAYS} days, {PRODUCTS} products, time zone {TIME_ZONE}; "
+        f"{ROUNDS} rounds x {RUNS} runs",
+        flush=True,
+    )
+    _timed("migrate", lambda: call_command("migrate", verbosity=0))
+    products = stack.bench_products(
+        PRODUCTS,
+        sku="R",
+        name="Bench product",
+        price_cents=lambda n: 199 + (n * 37) % 5000,
+        on_hand=1000,
+        low_stock_threshold=5,
+    )
+    users = User.objects.bulk_create(
+        User(email=f"buyer{n}@bench.local", password="!")  # noqa: S106
+        for n in range(USERS)
+    )
+    staff = User.objects.create_user(
+        email="staff@bench.local", password=secrets.token_urlsafe(), role="staff"
+    )
+    _timed(
+        "generate orders, items, charges and refunds (SQL)",
+        lambda: generate(first_user=min(u.pk for u in users), first_product=min(products)),
+    )
+    ((orders, lines, charges, refunds),) = _sql(
+        "SELECT (SELECT count(*) FROM orders_order), (SELECT count(*) FROM orders_orderitem),"
+        " (SELECT count(*) FROM payments_payment WHERE kind = 'charge'"
+        "  AND status = 'succeeded'),"
+        " (SELECT count(*) FROM payments_payment WHERE kind = 'refund')"
+    )
+    print(f"  rows: {orders:,} orders, {lines:,} lines, {charges:,} charges, {refunds:,} refunds")
+    today = selectors.store_today()
+    first_day = today - dt.timedelta(days=DAYS)
+    _timed(
+        f"rollup_reports --from {first_day} (every finished day)",
+        lambda: call_command("rollup_reports", "--from", str(first_day), verbosity=0),
+    )
+    _sql("VACUUM ANALYZE reports_dailysales")
+    _sql("VACUUM ANALYZE reports_dailyproductsales")
+    _sql("CREATE TABLE bench_saved_days AS SELECT * FROM reports_dailysales")
+    _sql("CREATE TABLE bench_saved_products AS SELECT * FROM reports_dailyproductsales")
+    print(
+        f"  rollup rows: {DailySales.objects.count():,} days, "
+        f"{DailyProductSales.objects.count():,} product-days"
+    )
+    plan = _sql("EXPLAIN " + selectors.sql.DATA_VERSION)
+    index_used = any("payments_pay_succeeded_settled" in line for (line,) in plan)
+    version_ms, _ = median_ms(selectors.sales_data_version, RUNS)
+    print(
+        f"  cache version lookup: {version_ms:.2f} ms "
+        f"({'partial index payments_pay_succeeded_settled' if index_used else 'NO INDEX'})"
+    )
 
+    year_from = today - dt.timedelta(days=364)
+    months_back = today.year * 12 + today.month - 1 - 35  # 36 months, this one included
+    three_from = dt.date(months_back // 12, months_back % 12 + 1, 1)
+    client = APIClient(SERVER_NAME="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(staff)}")
+    year_query = {"date_from": str(year_from), "date_to": str(today), "interval": "day"}
+
+    def http_year() -> Any:
+        response = client.get("/api/v1/reports/sales/", year_query)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    cases: dict[str, Callable[[], Any]] = {
+        "sales, 1 year by day (HTTP view)": http_year,
+        "sales, 1 year by day (selector)": lambda: selectors.sales_report(
+            date_from=year_from, date_to=today, interval="day"
+        ),
+        "top products, 1 year (selector)": lambda: selectors.top_products_report(
+            date_from=year_from, date_to=today, limit=10
+        ),
+        "sales, 36 months by month (selector)": lambda: selectors.sales_report(
+            date_from=three_from, date_to=today, interval="month"
+        ),
+    }
+    short = {label: f"case {n + 1}" for n, label in enumerate(cases)}
+    results: dict[tuple[str, str], list[float]] = {}
+    answers: dict[tuple[str, str], Any] = {}
+    for round_number in range(ROUNDS):
+        modes = ["rollup", "live"] if round_number % 2 == 0 else ["live", "rollup"]
+        for mode in modes:
+            _sql("TRUNCATE reports_dailysales, reports_dailyproductsales")
+            if mode == "rollup":
+                _sql("INSERT INTO reports_dailysales SELECT * FROM bench_saved_days")
+                _sql("INSERT INTO reports_dailyproductsales SELECT * FROM bench_saved_products")
+            _sql("ANALYZE reports_dailysales")
+            _sql("ANALYZE reports_dailyproductsales")
+            for label, action in cases.items():
+                ms, answer = median_ms(action, RUNS)
+                results.setdefault((label, mode), []).append(ms)
+                previous = answers.setdefault((label, "answer"), answer)
+                assert answer == previous, f"{label}: {mode} differs from the other mode"
+            if time.monotonic() > deadline:
+                break
         print(
-            f"{ORDERS:,} orders over {DAYS} days, {PRODUCTS} products, time zone {TIME_ZONE}; "
-            f"{ROUNDS} rounds x {RUNS} runs",
+            f"  round {round_number + 1}: "
+            + "; ".join(
+                f"{short[label]} {results[(label, 'rollup')][-1]:.1f}"
+                f"/{results[(label, 'live')][-1]:.1f}"
+                for label in cases
+                if (label, "live") in results and (label, "rollup") in results
+            )
+            + " ms (rollup/live)",
             flush=True,
         )
-        _timed("migrate", lambda: call_command("migrate", verbosity=0))
-        category = category_create(name="Bench")
-        products = [
-            product_create(
-                sku=f"R-{n}",
-                name=f"Bench product {n}",
-                category=category,
-                price_cents=199 + (n * 37) % 5000,
-                on_hand=1000,
-                low_stock_threshold=5,
-            ).pk
-            for n in range(PRODUCTS)
-        ]
-        users = User.objects.bulk_create(
-            User(email=f"buyer{n}@bench.local", password="!")  # noqa: S106
-            for n in range(USERS)
-        )
-        staff = User.objects.create_user(
-            email="staff@bench.local", password=secrets.token_urlsafe(), role="staff"
-        )
-        _timed(
-            "generate orders, items, charges and refunds (SQL)",
-            lambda: generate(first_user=min(u.pk for u in users), first_product=min(products)),
-        )
-        ((orders, lines, charges, refunds),) = _sql(
-            "SELECT (SELECT count(*) FROM orders_order), (SELECT count(*) FROM orders_orderitem),"
-            " (SELECT count(*) FROM payments_payment WHERE kind = 'charge'"
-            "  AND status = 'succeeded'),"
-            " (SELECT count(*) FROM payments_payment WHERE kind = 'refund')"
-        )
-        print(
-            f"  rows: {orders:,} orders, {lines:,} lines, {charges:,} charges, {refunds:,} refunds"
-        )
-        today = selectors.store_today()
-        first_day = today - dt.timedelta(days=DAYS)
-        _timed(
-            f"rollup_reports --from {first_day} (every finished day)",
-            lambda: call_command("rollup_reports", "--from", str(first_day), verbosity=0),
-        )
-        _sql("VACUUM ANALYZE reports_dailysales")
-        _sql("VACUUM ANALYZE reports_dailyproductsales")
-        _sql("CREATE TABLE bench_saved_days AS SELECT * FROM reports_dailysales")
-        _sql("CREATE TABLE bench_saved_products AS SELECT * FROM reports_dailyproductsales")
-        print(
-            f"  rollup rows: {DailySales.objects.count():,} days, "
-            f"{DailyProductSales.objects.count():,} product-days"
-        )
-        plan = _sql("EXPLAIN " + selectors.sql.DATA_VERSION)
-        index_used = any("payments_pay_succeeded_settled" in line for (line,) in plan)
-        version_ms, _ = median_ms(selectors.sales_data_version, RUNS)
-        print(
-            f"  cache version lookup: {version_ms:.2f} ms "
-            f"({'partial index payments_pay_succeeded_settled' if index_used else 'NO INDEX'})"
-        )
+        if time.monotonic() > deadline:
+            print("deadline reached; stopping early")
+            break
 
-        year_from = today - dt.timedelta(days=364)
-        months_back = today.year * 12 + today.month - 1 - 35  # 36 months, this one included
-        three_from = dt.date(months_back // 12, months_back % 12 + 1, 1)
-        client = APIClient(SERVER_NAME="localhost")
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(staff)}")
-        year_query = {"date_from": str(year_from), "date_to": str(today), "interval": "day"}
-
-        def http_year() -> Any:
-            response = client.get("/api/v1/reports/sales/", year_query)
-            assert response.status_code == 200, response.content
-            return response.json()
-
-        cases: dict[str, Callable[[], Any]] = {
-            "sales, 1 year by day (HTTP view)": http_year,
-            "sales, 1 year by day (selector)": lambda: selectors.sales_report(
-                date_from=year_from, date_to=today, interval="day"
-            ),
-            "top products, 1 year (selector)": lambda: selectors.top_products_report(
-                date_from=year_from, date_to=today, limit=10
-            ),
-            "sales, 36 months by month (selector)": lambda: selectors.sales_report(
-                date_from=three_from, date_to=today, interval="month"
-            ),
-        }
-        short = {label: f"case {n + 1}" for n, label in enumerate(cases)}
-        results: dict[tuple[str, str], list[float]] = {}
-        answers: dict[tuple[str, str], Any] = {}
-        for round_number in range(ROUNDS):
-            modes = ["rollup", "live"] if round_number % 2 == 0 else ["live", "rollup"]
-            for mode in modes:
-                _sql("TRUNCATE reports_dailysales, reports_dailyproductsales")
-                if mode == "rollup":
-                    _sql("INSERT INTO reports_dailysales SELECT * FROM bench_saved_days")
-                    _sql("INSERT INTO reports_dailyproductsales SELECT * FROM bench_saved_products")
-                _sql("ANALYZE reports_dailysales")
-                _sql("ANALYZE reports_dailyproductsales")
-                for label, action in cases.items():
-                    ms, answer = median_ms(action, RUNS)
-                    results.setdefault((label, mode), []).append(ms)
-                    previous = answers.setdefault((label, "answer"), answer)
-                    assert answer == previous, f"{label}: {mode} differs from the other mode"
-                if time.monotonic() > deadline:
-                    break
-            print(
-                f"  round {round_number + 1}: "
-                + "; ".join(
-                    f"{short[label]} {results[(label, 'rollup')][-1]:.1f}"
-                    f"/{results[(label, 'live')][-1]:.1f}"
-                    for label in cases
-                    if (label, "live") in results and (label, "rollup") in results
-                )
-                + " ms (rollup/live)",
-                flush=True,
-            )
-            if time.monotonic() > deadline:
-                print("deadline reached; stopping early")
-                break
-
-        (year_rows,) = [answers[("sales, 1 year by day (selector)", "answer")]]
-        print(
-            f"  1-year report: {len(year_rows)} rows, {sum(r.orders for r in year_rows):,} "
-            f"orders, {sum(r.revenue_cents for r in year_rows) / 100:,.2f} revenue, "
-            f"{sum(r.refunded_cents for r in year_rows) / 100:,.2f} refunded; today "
-            f"({today}) live: {year_rows[-1].orders} orders; same rows from rollups and live"
-        )
-        print("median over rounds, ms                       from rollups   all live   live/rollup")
-        for label in cases:
-            rolled = statistics.median(results[(label, "rollup")])
-            live = statistics.median(results[(label, "live")])
-            print(f"  {short[label]}: {label:38} {rolled:8.1f} {live:10.1f} {live / rolled:9.1f}x")
-        year_ms = statistics.median(results[("sales, 1 year by day (HTTP view)", "rollup")])
-        verdict = "met" if year_ms < TARGET_MS else "NOT MET"
-        print(
-            f"  target: 1-year daily sales over HTTP from rollups < {TARGET_MS:.0f} ms: "
-            f"{year_ms:.1f} ms, {verdict}"
-        )
-        print(
-            f"  (inventory report: {median_ms(selectors.inventory_report, RUNS)[0]:.1f} ms; "
-            f"generated at {timezone.now():%Y-%m-%d %H:%M} UTC)"
-        )
-    finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001, S110 (Django may not be set up yet)
-            pass
-        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    (year_rows,) = [answers[("sales, 1 year by day (selector)", "answer")]]
+    print(
+        f"  1-year report: {len(year_rows)} rows, {sum(r.orders for r in year_rows):,} "
+        f"orders, {sum(r.revenue_cents for r in year_rows) / 100:,.2f} revenue, "
+        f"{sum(r.refunded_cents for r in year_rows) / 100:,.2f} refunded; today "
+        f"({today}) live: {year_rows[-1].orders} orders; same rows from rollups and live"
+    )
+    print("median over rounds, ms                       from rollups   all live   live/rollup")
+    for label in cases:
+        rolled = statistics.median(results[(label, "rollup")])
+        live = statistics.median(results[(label, "live")])
+        print(f"  {short[label]}: {label:38} {rolled:8.1f} {live:10.1f} {live / rolled:9.1f}x")
+    year_ms = statistics.median(results[("sales, 1 year by day (HTTP view)", "rollup")])
+    verdict = "met" if year_ms < TARGET_MS else "NOT MET"
+    print(
+        f"  target: 1-year daily sales over HTTP from rollups < {TARGET_MS:.0f} ms: "
+        f"{year_ms:.1f} ms, {verdict}"
+    )
+    print(
+        f"  (inventory report: {median_ms(selectors.inventory_report, RUNS)[0]:.1f} ms; "
+        f"generated at {timezone.now():%Y-%m-%d %H:%M} UTC)"
+    )

@@ -21,11 +21,12 @@ What it does, every process on 127.0.0.1 and the whole run bounded:
 5. stops gunicorn (in-flight requests finish), waits for the worker to drain the outbox, stops it,
    and runs `manage.py audit_stock` and `manage.py audit_payments` on the scratch database.
 
-It writes bench/results/load.md (requests, req/s, p50/p95/p99/max and failures per endpoint and
-in total; catalog reads and /readyz while a slow payment was in flight and otherwise; the checks)
-and prints it; Locust's CSV and HTML reports, the per-request samples and the servers' logs go to
-bench/results/load/. Throttles are raised for the run (THROTTLE_ANON and THROTTLE_USER 100000/min:
-every simulated user shares 127.0.0.1), so 429s should not appear, and are tolerated if they do.
+It writes bench/results/load.md (bench/load_report.py: requests, req/s, p50/p95/p99/max and
+failures per endpoint and in total; catalog reads and /readyz while a slow payment was in flight
+and otherwise; the checks) and prints it; Locust's CSV and HTML reports, the per-request
+samples and the servers' logs go to bench/results/load/. Throttles are raised for the run
+(THROTTLE_ANON and THROTTLE_USER 100000/min: every simulated user shares 127.0.0.1), so 429s should
+not appear, and are tolerated if they do.
 
 Exit status 0 when every check passes: no 5xx and no request without an answer; no Locust
 failure (an unexpected status, such as a 400, 401, 403 or 404 on a request that should work;
@@ -37,47 +38,26 @@ under 2 s, or under twice its p99 otherwise); the outbox drained; both audits cl
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
-import math
 import os
-import platform
 import random
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import stack
+from bench.load_report import ARTEFACTS, SLOW_CARD, SLOW_PAY, Settings, env_int, report
 
 ROOT = stack.ROOT
-RESULTS = ROOT / "bench" / "results"
-ARTEFACTS = RESULTS / "load"
-REPORT = RESULTS / "load.md"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-SLOW_CARD = "4000000000000077"
-SLOW_PAY = "POST /orders/{id}/pay/ (slow 0077)"
 STOP_TIMEOUT_SECONDS = 10  # Locust lets a user finish its task (a slow payment) this long
 DRAIN_TIMEOUT_SECONDS = 120
-STALL_MS = 2000.0
-EXPECTED_4XX = {409, 429}
-CATALOG_READS = ("GET /products", "GET /categories")
-
-
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
-
-
-def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
 
 
 def _stopped_by_signal(signum: int, _frame: Any) -> None:
@@ -110,7 +90,7 @@ def load_environment(redis_url: str, seconds: int) -> None:
             "THROTTLE_ANON": "100000/min",
             "THROTTLE_USER": "100000/min",
             # The tokens made before the run must outlive it.
-            "JWT_ACCESS_MINUTES": str(max(_int("JWT_ACCESS_MINUTES", 15), seconds // 60 + 30)),
+            "JWT_ACCESS_MINUTES": str(max(env_int("JWT_ACCESS_MINUTES", 15), seconds // 60 + 30)),
         }
     )
 
@@ -249,105 +229,6 @@ def order_counts() -> dict[str, int]:
 
 
 # =============================================================================
-# Figures
-# =============================================================================
-def percentile(sorted_values: list[float], share: float) -> float:
-    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
-    if not sorted_values:
-        return math.nan
-    return sorted_values[max(0, math.ceil(share * len(sorted_values)) - 1)]
-
-
-def latency_row(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50": percentile(ordered, 0.50),
-        "p95": percentile(ordered, 0.95),
-        "p99": percentile(ordered, 0.99),
-        "max": ordered[-1] if ordered else math.nan,
-    }
-
-
-def endpoint_rows(run: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
-    by_name: dict[str, list[list[Any]]] = {}
-    for sample in run["samples"]:
-        by_name.setdefault(sample[0], []).append(sample)
-    rows = []
-    for name, samples in [*sorted(by_name.items()), ("Total", run["samples"])]:
-        statuses = Counter(int(s[3]) for s in samples)
-        rows.append(
-            {
-                "name": name,
-                "requests": len(samples),
-                "rps": len(samples) / seconds,
-                **latency_row([float(s[2]) for s in samples]),
-                "failures": sum(1 for s in samples if not s[4]),
-                "expected_4xx": {code: statuses[code] for code in EXPECTED_4XX if statuses[code]},
-                "statuses": statuses,
-            }
-        )
-    return rows
-
-
-def merged_intervals(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def max_in_flight(spans: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    current = peak = 0
-    for _, step in events:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
-def during_slow_payments(run: dict[str, Any]) -> dict[str, Any]:
-    """Catalog reads and /readyz split by whether a slow payment was in flight meanwhile."""
-    spans = [(s[1], s[1] + s[2] / 1000) for s in run["samples"] if s[0] == SLOW_PAY]
-    windows = merged_intervals(spans)
-    starts = [start for start, _ in windows]
-
-    def overlaps(sample: list[Any]) -> bool:
-        begin, end = sample[1], sample[1] + sample[2] / 1000
-        index = bisect.bisect_left(starts, end) - 1  # the last window starting before it ends
-        return index >= 0 and windows[index][1] > begin
-
-    groups: dict[str, dict[bool, list[float]]] = {
-        "Catalog reads": {True: [], False: []},
-        "GET /readyz": {True: [], False: []},
-    }
-    for sample in run["samples"]:
-        group = (
-            "Catalog reads"
-            if sample[0].startswith(CATALOG_READS)
-            else "GET /readyz"
-            if sample[0] == "GET /readyz"
-            else None
-        )
-        if group:
-            groups[group][overlaps(sample)].append(float(sample[2]))
-    slow = sorted(s[2] for s in run["samples"] if s[0] == SLOW_PAY)
-    return {
-        "groups": groups,
-        "slow_count": len(slow),
-        "slow_p50": percentile(slow, 0.5),
-        "max_in_flight": max_in_flight(spans),
-        "seconds_in_flight": sum(end - start for start, end in windows),
-    }
-
-
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:,.0f}"
-
-
-# =============================================================================
 def main() -> int:
     signal.signal(signal.SIGTERM, _stopped_by_signal)
     base_url = os.environ.get("DATABASE_URL", "")
@@ -357,16 +238,8 @@ def main() -> int:
             "run creates and drops <your database>_load beside yours)"
         )
         return 2
-    products = _int("LOAD_PRODUCTS", 100_000)
-    seconds = _int("LOAD_SECONDS", 60)
-    users = _int("LOAD_USERS", 50)
-    spawn_rate = _float("LOAD_SPAWN_RATE", 10)
-    slow_share = _float("LOAD_SLOW_SHARE", 0.2)
+    settings = Settings.from_environment()
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    parameters = (
-        f"LOAD_PRODUCTS={products} LOAD_SECONDS={seconds} LOAD_USERS={users} "
-        f"LOAD_SPAWN_RATE={spawn_rate:g} LOAD_SLOW_SHARE={slow_share:g}"
-    )
 
     import redis
 
@@ -378,30 +251,18 @@ def main() -> int:
 
     began = time.monotonic()
     load_average = os.getloadavg()
-    load_environment(redis_url, seconds)
-    from bench.bench_catalog_import import scratch_database, setup_django
-
-    setup_django()
+    load_environment(redis_url, settings.seconds)
+    stack.setup_django()
     logging.disable(logging.INFO)  # this process's own log lines (the servers log to files)
     if ARTEFACTS.exists():
         shutil.rmtree(ARTEFACTS)
     ARTEFACTS.mkdir(parents=True)
     processes: list[stack.Process] = []
-    print(f"load: {parameters}; artefacts in {ARTEFACTS.relative_to(ROOT)}/", flush=True)
+    print(f"load: {settings.parameters}; artefacts in {ARTEFACTS.relative_to(ROOT)}/", flush=True)
     try:
-        with scratch_database("load") as database_url, tempfile.TemporaryDirectory() as tmp:
+        with stack.scratch_database("load") as database_url, tempfile.TemporaryDirectory() as tmp:
             try:
-                outcome = run_stack(
-                    database_url=database_url,
-                    tmp=Path(tmp),
-                    products=products,
-                    seconds=seconds,
-                    users=users,
-                    spawn_rate=spawn_rate,
-                    slow_share=slow_share,
-                    began=began,
-                    processes=processes,
-                )
+                outcome = run_stack(settings, database_url, Path(tmp), began, processes)
             finally:
                 for process in reversed(processes):
                     process.stop()
@@ -409,35 +270,24 @@ def main() -> int:
     except KeyboardInterrupt:
         print("interrupted; the stack is stopped and the scratch database dropped")
         return 130
-    return report(
-        outcome,
-        parameters=parameters,
-        products=products,
-        seconds=seconds,
-        redis_url=redis_url,
-        load_average=load_average,
-        total_seconds=total_seconds,
-    )
+    return report(outcome, settings, redis_url, load_average, total_seconds)
 
 
 def run_stack(
-    *,
+    settings: Settings,
     database_url: str,
     tmp: Path,
-    products: int,
-    seconds: int,
-    users: int,
-    spawn_rate: float,
-    slow_share: float,
     began: float,
     processes: list[stack.Process],
 ) -> dict[str, Any]:
-    """Import, prepare, start the stack, run Locust, drain, audit; what the report needs."""
+    """Import, prepare, start the stack, run Locust, drain, audit; what the report needs. The
+    processes it starts go into `processes` (the caller stops them)."""
+    products, seconds, users = settings.products, settings.seconds, settings.users
     env = {**os.environ, "DATABASE_URL": database_url}
     print(f"importing {products:,} products into {database_url.rsplit('/', 1)[1]}…", flush=True)
     import_seconds = import_products(products)
     print(f"  imported in {import_seconds:.1f} s", flush=True)
-    data = prepare(users, slow_share)
+    data = prepare(users, settings.slow_share)
     data_path = tmp / "data.json"  # access tokens: kept out of the results
     data_path.write_text(json.dumps(data))
     setup_seconds = time.monotonic() - began
@@ -461,7 +311,7 @@ def run_stack(
         "-u",
         str(users),
         "-r",
-        f"{spawn_rate:g}",
+        f"{settings.spawn_rate:g}",
         "-t",
         f"{seconds}s",
         "--stop-timeout",
@@ -504,151 +354,6 @@ def run_stack(
         "audits": {name: audit(name, env) for name in ("audit_stock", "audit_payments")},
         "orders": order_counts(),
     }
-
-
-def report(
-    outcome: dict[str, Any],
-    *,
-    parameters: str,
-    products: int,
-    seconds: int,
-    redis_url: str,
-    load_average: tuple[float, float, float],
-    total_seconds: float,
-) -> int:
-    """Write and print bench/results/load.md; the exit status (1 if any check failed)."""
-    run = outcome["run"]
-    gunicorn = outcome["gunicorn"]
-    audits: dict[str, tuple[bool, str]] = outcome["audits"]
-    drain_problems: list[str] = outcome["drain_problems"]
-    orders: dict[str, int] = outcome["orders"]
-    locust_command: list[str] = outcome["locust_command"]
-    # --- report ------------------------------------------------------------------------------
-    measured = run["stopped"] - run["started"] if "started" in run and "stopped" in run else seconds
-    rows = endpoint_rows(run, measured)
-    slow = during_slow_payments(run)
-    problems: list[str] = []
-    no_answer = [
-        (row["name"], code, count)
-        for row in rows[:-1]
-        for code, count in sorted(row["statuses"].items())
-        if code >= 500 or code == 0
-    ]
-    for name, code, count in no_answer:
-        problems.append(f"{count} x {'no answer' if code == 0 else f'HTTP {code}'} on `{name}`")
-    for name, messages in sorted(run["failures"].items()):
-        for message, count in sorted(messages.items(), key=lambda item: -item[1])[:5]:
-            problems.append(f"{count} x Locust failure on `{name}`: {message}")
-    stalls = []
-    slow_effective = slow["slow_count"] > 0 and slow["slow_p50"] >= 1000
-    for group, split in slow["groups"].items():
-        during, otherwise = latency_row(split[True]), latency_row(split[False])
-        if slow_effective and during["p99"] > max(STALL_MS, 2 * otherwise["p99"]):
-            stalls.append(
-                f"{group} stalled while slow payments were in flight: p99 {ms(during['p99'])} ms "
-                f"(otherwise {ms(otherwise['p99'])} ms)"
-            )
-    problems += stalls
-    problems += [f"outbox: {problem}" for problem in drain_problems]
-    problems += [f"`manage.py {name}`: {output}" for name, (ok, output) in audits.items() if not ok]
-
-    machine = (
-        f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; load average before the run "
-        f"{' '.join(f'{x:.2f}' for x in load_average)}"
-    )
-    threads = f" x {gunicorn['threads']} threads" if gunicorn["threads"] > 1 else ""
-    lines = [
-        "# Load test (`make load`)",
-        "",
-        f"- When: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {machine}",
-        f"- Command: `{parameters} python -m bench.load`",
-        f"- Locust: `{shlex.join(['locust', *locust_command[1:]]).replace(str(ROOT) + '/', '')}`",
-        f"- Stack: gunicorn {gunicorn['workers']} {gunicorn['worker_class']} workers{threads} "
-        f"(config/gunicorn.conf.py), one Celery worker (`-Q critical,default,bulk`), Redis "
-        f"{redis_url}, PostgreSQL scratch database; catalog cache "
-        f"{os.environ.get('CATALOG_CACHE_SECONDS') or 'default (300 s)'}",
-        f"- Catalog: {products:,} products imported in {outcome['import_seconds']:.1f} s; "
-        f"setup (database, import, users) {outcome['setup_seconds']:.0f} s; the whole run "
-        f"{total_seconds:.0f} s",
-        f"- Measured: {measured:.1f} s; orders at the end: "
-        + ", ".join(f"{status} {count}" for status, count in orders.items()),
-        "",
-        "| Endpoint | Requests | req/s | p50 ms | p95 ms | p99 ms | max ms | Failures | "
-        "Expected 4xx |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
-    ]
-    for row in rows:
-        name = f"**{row['name']}**" if row["name"] == "Total" else f"`{row['name']}`"
-        expected = ", ".join(f"{code}: {n}" for code, n in sorted(row["expected_4xx"].items()))
-        lines.append(
-            f"| {name} | {row['requests']:,} | {row['rps']:.1f} | {ms(row['p50'])} | "
-            f"{ms(row['p95'])} | {ms(row['p99'])} | {ms(row['max'])} | {row['failures']} | "
-            f"{expected or '-'} |"
-        )
-    lines += [
-        "",
-        "## Reads while slow payments are in flight",
-        "",
-        f"{slow['slow_count']} payments with the slow card ({SLOW_CARD}), p50 "
-        f"{ms(slow['slow_p50'])} ms; at least one in flight for {slow['seconds_in_flight']:.1f} s "
-        f"of the run, at most {slow['max_in_flight']} at once.",
-    ]
-    if not slow["slow_count"]:
-        lines.append(
-            "No payment used the slow card in this run (LOAD_SLOW_SHARE, or too short a run for "
-            "the buyers), so nothing is measured here."
-        )
-    elif not slow_effective:
-        lines.append(
-            f"The slow card did not delay payments (p50 under 1 s): the test gateway "
-            f"(payments/gateways/test.py) has no slow card {SLOW_CARD}, so nothing is measured "
-            "here."
-        )
-    lines += [
-        "",
-        "| Requests | while a slow payment was in flight | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|--:|--:|--:|--:|--:|",
-    ]
-    for group, split in slow["groups"].items():
-        for in_flight in (True, False):
-            figures = latency_row(split[in_flight])
-            lines.append(
-                f"| {group} | {'yes' if in_flight else 'no'}: {len(split[in_flight]):,} | "
-                f"{ms(figures['p50'])} | {ms(figures['p95'])} | {ms(figures['p99'])} | "
-                f"{ms(figures['max'])} |"
-            )
-    audit_lines = [
-        f"- `manage.py {name}`: {'clean' if ok else 'NOT CLEAN'} ({output.splitlines()[-1]})"
-        for name, (ok, output) in audits.items()
-    ]
-    lines += [
-        "",
-        "## Checks",
-        "",
-        f"- 5xx or no answer: {sum(n for *_, n in no_answer)}",
-        f"- Locust failures (unexpected statuses): {rows[-1]['failures']}",
-        f"- Stall (p99 while a slow payment is in flight over {STALL_MS:,.0f} ms and over twice "
-        "the p99 otherwise): "
-        + (
-            "not measured" if not slow_effective else f"{len(stalls)} (below)" if stalls else "none"
-        ),
-        f"- Outbox drained by the worker {outcome['drain_seconds']:.1f} s after gunicorn stopped"
-        + (f": {'; '.join(drain_problems)}" if drain_problems else ""),
-        *audit_lines,
-        "",
-        f"**{'PASS' if not problems else 'FAIL'}**",
-    ]
-    if problems:
-        lines += ["", *[f"- {problem}" for problem in problems]]
-    report = "\n".join(lines) + "\n"
-    REPORT.write_text(report)
-    print()
-    print(report)
-    print(
-        f"written to {REPORT.relative_to(ROOT)}; Locust's reports in {ARTEFACTS.relative_to(ROOT)}/"
-    )
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":

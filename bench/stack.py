@@ -1,9 +1,16 @@
-"""Processes for a benchmark's own stack on 127.0.0.1: gunicorn with the project's config, a
-Celery worker, any other command; each in its own process group with its output in a log file,
-stopped (the whole group) when the benchmark ends, and on Linux also when the benchmark process
-dies without cleaning up (the parent-death signal), so nothing outlives a run.
+"""A benchmark's own stack on 127.0.0.1, and the scratch databases it runs on.
 
-Used by bench/load.py (`make load`).
+Processes: gunicorn with the project's config (the app, or a raw baseline app), a Celery worker,
+any other command; each in its own process group with its output in a log file, stopped (the
+whole group) when the benchmark ends, and on Linux also when the benchmark process dies without
+cleaning up (the parent-death signal), so nothing outlives a run.
+
+Scratch databases, `<your database>_<suffix>` beside DATABASE_URL's, dropped at the end, so your
+data is never touched: `scratch_database` through Django's connection once Django is set up
+(it migrates in this process), `run_in_scratch_database` through psycopg before Django is set up
+(for benchmarks that migrate with `migrate_and_setup` and set Django up on it).
+
+Used by every benchmark and by bench/load.py (`make load`).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -119,6 +128,19 @@ class Process:
         self._handle.close()
 
 
+def _ready(process: Process, ready: Callable[[], bool], *, timeout: float, what: str) -> Process:
+    """`process` once `ready()` holds; stopped, and the error raised, if it exits first or is
+    not ready after `timeout` seconds (`what` names the wait in the error)."""
+    try:
+        wait_for(lambda: ready() or not process.running, timeout=timeout, what=what)
+        if not process.running:
+            raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def gunicorn(
     env: Mapping[str, str],
     log: Path,
@@ -126,34 +148,30 @@ def gunicorn(
     port: int,
     timeout: float = 60,
     flags: Sequence[str] = (),
+    app: str = "config.wsgi",
+    ready_path: str = "/healthz",
 ) -> Process:
-    """The app under gunicorn with config/gunicorn.conf.py (and `flags` over it) on
-    127.0.0.1:`port`; returns once /healthz answers."""
+    """`app` under gunicorn with config/gunicorn.conf.py (and `flags` over it) on
+    127.0.0.1:`port`; returns once `ready_path` answers 200."""
     process = Process(
         "gunicorn",
-        [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", *flags, "config.wsgi"],
+        [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", *flags, app],
         {**env, "HOST": "127.0.0.1", "PORT": str(port)},
         log,
     )
-    try:
-        wait_for(
-            lambda: http_status(port, "/healthz") == 200 or not process.running,
-            timeout=timeout,
-            what="gunicorn to answer /healthz",
-        )
-        if not process.running:
-            raise RuntimeError(f"gunicorn exited:\n{process.tail()}")
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return _ready(
+        process,
+        lambda: http_status(port, ready_path) == 200,
+        timeout=timeout,
+        what=f"gunicorn to answer {ready_path}",
+    )
 
 
 def celery_worker(env: Mapping[str, str], log: Path, *, timeout: float = 60) -> Process:
     """`celery -A config worker -Q critical,default,bulk` (as `make worker`); returns once it is
     ready."""
     process = Process(
-        "celery",
+        "the Celery worker",
         [
             str(BIN / "celery"),
             "-A",
@@ -169,18 +187,12 @@ def celery_worker(env: Mapping[str, str], log: Path, *, timeout: float = 60) -> 
         env,
         log,
     )
-    try:
-        wait_for(
-            lambda: " ready." in process.output() or not process.running,
-            timeout=timeout,
-            what="the Celery worker to be ready",
-        )
-        if not process.running:
-            raise RuntimeError(f"the Celery worker exited:\n{process.tail()}")
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return _ready(
+        process,
+        lambda: " ready." in process.output(),
+        timeout=timeout,
+        what="the Celery worker to be ready",
+    )
 
 
 def gunicorn_settings() -> dict[str, Any]:
@@ -193,3 +205,157 @@ def gunicorn_settings() -> dict[str, Any]:
         "threads": values.get("threads", 1),
         "timeout": values.get("timeout", 30),
     }
+
+
+# =============================================================================
+# Scratch databases
+# =============================================================================
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def setup_django_on_database_url() -> bool:
+    """Django set up on DATABASE_URL, for the benchmarks that work in `scratch_database`; False
+    (after saying what is missing) when DATABASE_URL is not set."""
+    if not os.environ.get("DATABASE_URL"):
+        print("set DATABASE_URL (the benchmark creates and drops <database>_bench beside it)")
+        return False
+    setup_django()
+    return True
+
+
+@contextlib.contextmanager
+def scratch_database(suffix: str = "bench") -> Iterator[str]:
+    """A fresh, migrated database beside the one Django is set up on, which Django uses
+    meanwhile; dropped afterwards. Yields its URL."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    original = settings_dict["NAME"]
+    name = f"{original}_{suffix}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    settings_dict["NAME"] = name
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
+    try:
+        call_command("migrate", verbosity=0)
+        yield url
+    finally:
+        connection.close()
+        settings_dict["NAME"] = original
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.close()
+
+
+def database_url(base_url: str, name: str, **query: str) -> str:
+    """`base_url` pointed at the database `name`; with `query`, that replaces its parameters."""
+    parts = urlsplit(base_url)._replace(path=f"/{name}")
+    return urlunsplit(parts._replace(query=urlencode(query)) if query else parts)
+
+
+def admin_sql(base_url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+@dataclass
+class Scratch:
+    """A scratch database of `run_in_scratch_database`, and the processes started on it (stopped,
+    in order, before it is dropped)."""
+
+    base_url: str
+    name: str
+    url: str
+    processes: list[Process] = field(default_factory=list)
+
+
+def run_in_scratch_database(
+    bench: str, run: Callable[[Scratch], None], *, secret_key: bool = True
+) -> None:
+    """`run` on an empty database `<DATABASE_URL's database>_<bench>` (a leftover of that name
+    dropped first), for a benchmark that sets Django up on it itself; afterwards its processes are
+    stopped, Django's connections (if it was set up) closed and the database dropped. Skipped,
+    saying so, without DATABASE_URL (or SECRET_KEY, with `secret_key`)."""
+    base_url = os.environ.get("DATABASE_URL", "")
+    if not base_url or (secret_key and not os.environ.get("SECRET_KEY")):
+        needs = "DATABASE_URL (PostgreSQL)" + (" and SECRET_KEY" if secret_key else "")
+        print(f"{bench} needs {needs}; skipped")
+        return
+    name = f"{urlsplit(base_url).path.lstrip('/') or 'postgres'}_{bench}"
+    admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    scratch = Scratch(base_url, name, database_url(base_url, name))
+    try:
+        run(scratch)
+    finally:
+        try:
+            for process in scratch.processes:
+                process.stop()
+        finally:
+            with contextlib.suppress(Exception):  # Django may not be set up yet
+                from django.db import connections
+
+                connections.close_all()
+            admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# What a benchmark's own process takes from its servers' environment before setting Django up.
+IN_PROCESS_SETTINGS = (
+    "DATABASE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "EMAIL_URL",
+    "LOG_LEVEL",
+    "THROTTLE_USER",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "THROTTLE_CACHE_URL",
+)
+
+
+def migrate_and_setup(env: Mapping[str, str]) -> None:
+    """`manage.py migrate` under `env` (in a subprocess, as the servers will see the database),
+    then Django set up in this process with env's IN_PROCESS_SETTINGS (those env lacks removed)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        timeout=300,
+    )
+    for key in IN_PROCESS_SETTINGS:
+        if key in env:
+            os.environ[key] = env[key]
+        else:
+            os.environ.pop(key, None)
+    sys.path.insert(0, str(ROOT))
+    setup_django()
+
+
+def bench_products(
+    count: int, *, sku: str, name: str, price_cents: Callable[[int], int], **fields: Any
+) -> list[int]:
+    """The ids of `count` new products (SKU `<sku>-<n>`, named `<name> <n>`) in a new category
+    "Bench"; `fields` go to `product_create` as they are."""
+    from inventory.services import category_create, product_create
+
+    category = category_create(name="Bench")
+    return [
+        product_create(
+            sku=f"{sku}-{n}",
+            name=f"{name} {n}",
+            category=category,
+            price_cents=price_cents(n),
+            **fields,
+        ).pk
+        for n in range(count)
+    ]
