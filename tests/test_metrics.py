@@ -4,7 +4,7 @@ exact across processes (two writers, and gunicorn with two workers, one of them 
 
 Counters are process-wide and other tests move them too, so each test compares before and
 after. The processes started here run against the test database on 127.0.0.1 and every wait is
-bounded."""
+bounded. Long on purpose: every series the README documents has its test here, in one place."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 events, and account emails that never show what a stranger typed.
 
 Real PostgreSQL and Redis throughout; emails through the outbox (captured commit callbacks).
+Long on purpose: one section per hardening above, so the whole security story of accounts reads
+in one file.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The staff console for products: money, the list, initial stock, delete vs deactivate, catalog
-CSV import (preview, confirm, background jobs) and export, and the bulk actions."""
+CSV import (preview, confirm, background jobs) and export, and the bulk actions.
+Long on purpose: the product console is one page with these parts, tested as staff use it."""
 
 from __future__ import annotations
 

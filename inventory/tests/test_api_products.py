@@ -1,3 +1,7 @@
+"""The products API: create, read (list, filters, search, ordering, detail by id or slug),
+update, delete, and stock adjustment, for staff, customers and anonymous callers. Long on
+purpose: the whole product contract of docs/API.md, endpoint by endpoint."""
+
 from __future__ import annotations
 
 from unittest import mock
