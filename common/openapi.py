@@ -22,9 +22,15 @@ holds every operation to it with Schemathesis:
   that status (403 `permission_denied`, 404 `not_found`…); a 5xx domain error (502
   `gateway_error`) is a `server_error`.
 - Requests: a string DRF trims must hold a character that is not whitespace (`pattern`), and an
-  optional query parameter may be empty (`allowEmptyValue`: `?status=` is no `status`).
+  optional query parameter may be empty (`allowEmptyValue`: `?status=` is no `status`). A field
+  that takes less than its type says (a single currency, an integer other than 0, digits within
+  a column's range) says so itself (`AmendedSchemaField`; `digits_at_most` writes such a range
+  as a pattern).
 - Security: an operation anyone may call (the catalog's reads: their permission lets an anonymous
   request through) documents the bearer token as optional.
+
+Why it is over 500 lines: it is one schema class and the pieces it builds the error bodies from;
+split, each half would need the other to be read.
 """
 
 from __future__ import annotations
@@ -140,6 +146,32 @@ class ServiceUnavailableResponseSerializer(serializers.Serializer[dict[str, Any]
 
     type = serializers.ChoiceField(choices=ServerErrorEnum.choices)
     errors = DomainErrorItemSerializer(many=True)  # type: ignore[assignment]
+
+
+class AmendedSchemaField:
+    """A serializer field mixin: the field refuses what its generated schema allows (a currency
+    other than the store's, a zero), and `amend_schema` adds that to the schema, when it is made
+    (`AutoSchema` calls it with what drf-spectacular generated)."""
+
+    def amend_schema(self, schema: dict[str, Any], direction: str) -> dict[str, Any]:
+        return schema
+
+
+def digits_at_most(limit: int) -> str:
+    """A regex (unanchored) for the numbers from 0 to `limit` in ASCII digits, leading zeros
+    allowed: the digit strings whose `int()` is within a column's range, as a `pattern` can
+    say it. `digits_at_most(250)` is `0*(?:[0-9]{1,2}|[0-1][0-9]{2}|2[0-4][0-9]|250)`."""
+    digits = str(limit)
+    alternatives = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    # As long as `limit`: its first digits, then a smaller digit, then any digits.
+    for i, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - i - 1
+            smaller = "0" if digit == "1" else f"[0-{int(digit) - 1}]"
+            any_digits = {0: "", 1: "[0-9]"}.get(rest, f"[0-9]{{{rest}}}")
+            alternatives.append(digits[:i] + smaller + any_digits)
+    alternatives.append(digits)
+    return f"0*(?:{'|'.join(alternatives)})"
 
 
 # --- building blocks of the documented error bodies ---------------------------------------------
@@ -270,6 +302,8 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             # The value is trimmed first: one that is only whitespace is blank. (A field with a
             # pattern of its own is documented by that pattern.)
             schema["pattern"] = NOT_ONLY_WHITESPACE
+        if isinstance(field, AmendedSchemaField):
+            schema = field.amend_schema(schema, direction)
         return schema
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:

@@ -16,9 +16,11 @@ maps its `RequestDataTooBig`).
 value is taken only in the JSON type the OpenAPI schema documents for its field. DRF's fields are
 lenient on purpose (a CharField takes `0` as "0", an IntegerField "12", a BooleanField "yes", a
 UUIDField an integer); the schema promises clients a string, an integer, a boolean, so anything
-else is a 400 `invalid` naming the field, as the schema says it is. Likewise a string's
-`maxLength` holds for the string as sent, before DRF trims it. `QueryIntegerField` is the same
-for an integer query parameter: digits, optionally signed (DRF also takes `5.0` and ` 5`).
+else is a 400 `invalid` naming the field, as the schema says it is (a reference by an integer
+primary key is documented as an integer too: `"category": "5"` is DRF's `incorrect_type`).
+Likewise a string's `maxLength` holds for the string as sent, before DRF trims it.
+`QueryIntegerField` is the same for an integer query parameter: digits, optionally signed (DRF
+also takes `5.0` and ` 5`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 from collections.abc import Mapping
 from typing import IO, Any
 
+from django.db import models
 from rest_framework import parsers, serializers
 from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 
@@ -138,6 +141,14 @@ def _too_long(field: serializers.Field[Any, Any, Any, Any], value: object) -> bo
     )
 
 
+def _integer_key(field: serializers.Field[Any, Any, Any, Any]) -> bool:
+    """Is `field` a reference by an integer primary key (documented as an integer)?"""
+    if not isinstance(field, serializers.PrimaryKeyRelatedField) or field.pk_field is not None:
+        return False
+    queryset = field.get_queryset()
+    return queryset is not None and isinstance(queryset.model._meta.pk, models.IntegerField)
+
+
 def _json_type_ok(field: serializers.Field[Any, Any, Any, Any], value: object) -> bool:
     """Is `value` of the JSON type the schema documents for `field`? (None is left to the
     field's `allow_null`; other fields, lists and objects are left to DRF, which is strict
@@ -146,7 +157,7 @@ def _json_type_ok(field: serializers.Field[Any, Any, Any, Any], value: object) -
         return True
     if isinstance(field, serializers.BooleanField):
         return isinstance(value, bool)
-    if isinstance(field, serializers.IntegerField):
+    if isinstance(field, serializers.IntegerField) or _integer_key(field):
         # JSON Schema's integer: 3 and 3.0 alike, never true or "3".
         integral_float = isinstance(value, float) and value.is_integer()
         return not isinstance(value, bool) and (isinstance(value, int) or integral_float)
@@ -155,6 +166,15 @@ def _json_type_ok(field: serializers.Field[Any, Any, Any, Any], value: object) -
     if isinstance(field, serializers.CharField | serializers.UUIDField):
         return isinstance(value, str)
     return True
+
+
+def _wrong_type(field: serializers.Field[Any, Any, Any, Any], value: object) -> ErrorDetail:
+    """The field's own error for a value of the wrong type: `invalid`, or for a reference by
+    primary key DRF's `incorrect_type` (what it answers for a list or a boolean there)."""
+    if "invalid" in field.error_messages:
+        return ErrorDetail(str(field.error_messages["invalid"]), code="invalid")
+    message = field.error_messages["incorrect_type"].format(data_type=type(value).__name__)
+    return ErrorDetail(message, code="incorrect_type")
 
 
 # An input serializer of a JSON body that takes each value only in its documented JSON type
@@ -168,8 +188,7 @@ class JSONInputSerializer(serializers.Serializer[dict[str, Any]]):
                 if field.read_only or name not in data:
                     continue
                 if not _json_type_ok(field, data[name]):
-                    message = str(field.error_messages["invalid"])
-                    wrong[name] = [ErrorDetail(message, code="invalid")]
+                    wrong[name] = [_wrong_type(field, data[name])]
                 elif _too_long(field, data[name]):
                     limit = getattr(field, "max_length", None)
                     message = field.error_messages["max_length"].format(max_length=limit)

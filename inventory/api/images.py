@@ -4,6 +4,10 @@
 are exempt from the 2.5 MB body limit, which Django applies to form fields only; an upload over
 `FILE_UPLOAD_MAX_MEMORY_SIZE` is streamed to a temporary file, and a body whose Content-Length is
 over the image limit is refused before it is read.
+
+`PATCH` takes JSON, or the same form as the upload. A form's values are strings by nature, read
+as their fields' types (`position=2`); a JSON body's values must be of the JSON type the schema
+documents (`JSONInputSerializer`: `"alt": 0` is a 400).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -22,7 +27,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsStaff
 from common.exceptions import INTEGER_MAX
 from common.openapi import domain_error_responses
-from common.parsers import JSONParser
+from common.parsers import JSONInputSerializer, JSONParser
 
 from ..images import (
     IMAGE_MAX_BYTES,
@@ -53,9 +58,15 @@ class ProductImageUploadInputSerializer(ProductImageFieldsInputSerializer):
     file = serializers.FileField(help_text="JPEG, PNG or WebP; at most 10 MB and 40 megapixels")
 
 
-class ProductImageUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
+class ProductImageUpdateFormSerializer(serializers.Serializer[dict[str, Any]]):
+    """A multipart form: every value a string, read as its field's type."""
+
     alt = serializers.CharField(max_length=255, required=False, allow_blank=True)
     position = serializers.IntegerField(min_value=0, max_value=INTEGER_MAX, required=False)
+
+
+class ProductImageUpdateInputSerializer(JSONInputSerializer, ProductImageUpdateFormSerializer):
+    """The same fields in a JSON body, each value in its documented JSON type."""
 
 
 def _content_length(request: Request) -> int:
@@ -103,11 +114,18 @@ class ProductImageDetailView(APIView):
         return get_object_or_404(ProductImage, pk=image_id, product_id=product_id)
 
     @extend_schema(
-        request=ProductImageUpdateInputSerializer, responses=ProductImageOutputSerializer
+        request={
+            "application/json": ProductImageUpdateInputSerializer,
+            "multipart/form-data": ProductImageUpdateFormSerializer,
+        },
+        responses=ProductImageOutputSerializer,
     )
     def patch(self, request: Request, product_id: int, image_id: int) -> Response:
         image = self._image(product_id, image_id)
-        data = ProductImageUpdateInputSerializer(data=request.data)
+        # The multipart parser gives a QueryDict (a form); the JSON parser what the JSON holds.
+        form = isinstance(request.data, QueryDict)
+        serializer = ProductImageUpdateFormSerializer if form else ProductImageUpdateInputSerializer
+        data = serializer(data=request.data)
         data.is_valid(raise_exception=True)
         image = product_image_update(image=image, **data.validated_data)
         return Response(product_image_dict(image))

@@ -1,4 +1,11 @@
-"""Input and output shapes of the catalog and stock endpoints."""
+"""Input and output shapes of the catalog and stock endpoints.
+
+Inputs take each value only as the schema documents it: JSON bodies in their field's JSON type
+(`JSONInputSerializer`), and a field that takes less than its type says documents the rest
+(`AmendedSchemaField`: the store's one currency, a stock delta other than 0, a category id within
+`bigint`). A query value is judged as sent: untrimmed where the schema gives it a pattern, an
+integer in digits (`QueryIntegerField`).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,14 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_sc
 from rest_framework import serializers
 
 from common.exceptions import BIGINT_MAX, INTEGER_MAX
-from common.parsers import json_problem
+from common.openapi import AmendedSchemaField, digits_at_most
+from common.parsers import JSONInputSerializer, QueryIntegerField, json_problem
 
 from ..catalog_csv import METADATA_MAX_DEPTH
 from ..exceptions import CatalogValidationError
-from ..models import Category, MovementReason, StockMovement
-from ..selectors import PRODUCT_ORDERINGS
-from ..services import validate_currency, validate_metadata, validate_sku
+from ..models import Category, MovementReason, StockMovement, store_currency
+from ..selectors import PRODUCT_ORDERINGS, is_id
+from ..services import SKU_PATTERN, validate_currency, validate_metadata
 
 
 def _as_field_error(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -61,7 +69,7 @@ class CategoryTreeNodeSerializer(serializers.Serializer[dict[str, Any]]):
         return fields
 
 
-class CategoryInputSerializer(serializers.Serializer[Category]):
+class CategoryInputSerializer(JSONInputSerializer):
     name = serializers.CharField(max_length=100)
     slug = serializers.SlugField(max_length=120, required=False)
     parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
@@ -70,19 +78,34 @@ class CategoryInputSerializer(serializers.Serializer[Category]):
     description = serializers.CharField(required=False, allow_blank=True)
 
 
-class CategoryListQuerySerializer(serializers.Serializer[dict[str, Any]]):
-    parent = serializers.RegexField(  # type: ignore[assignment]
-        r"^([0-9]+|null)$",
-        required=False,
-        help_text="A category id, or `null` for top-level categories",
-    )
+class _WithinBigint:
+    """Digits past `bigint` name no row: `max_value` (a validator, so the schema lists it)."""
 
-    def validate_parent(self, value: str) -> str:
-        if value != "null" and int(value) > BIGINT_MAX:
+    code = "max_value"
+
+    def __call__(self, value: str) -> None:
+        if is_id(value) and int(value) > BIGINT_MAX:
             raise serializers.ValidationError(
-                f"Ensure this value is less than or equal to {BIGINT_MAX}.", code="max_value"
+                f"Ensure this value is less than or equal to {BIGINT_MAX}.", code=self.code
             )
-        return value
+
+
+class CategoryParentField(AmendedSchemaField, serializers.RegexField):
+    """`null`, or a category id: ASCII digits up to `bigint`'s maximum, as sent (untrimmed).
+    Documented by the pattern of exactly that; other digits are `max_value`, the rest `invalid`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(r"^(?:[0-9]+|null)$", trim_whitespace=False, **kwargs)
+        self.validators.append(_WithinBigint())
+
+    def amend_schema(self, schema: dict[str, Any], direction: str) -> dict[str, Any]:
+        return {**schema, "pattern": f"^(?:null|{digits_at_most(BIGINT_MAX)})$"}
+
+
+class CategoryListQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    parent = CategoryParentField(  # type: ignore[assignment]
+        required=False, help_text="A category id, or `null` for top-level categories"
+    )
 
 
 # =============================================================================
@@ -133,6 +156,18 @@ class MetadataField(serializers.JSONField):
     pass
 
 
+class StoreCurrencyField(AmendedSchemaField, serializers.CharField):
+    """The store's currency (`STORE_CURRENCY`), the only one taken: documented as the enum of
+    that one value, read when the schema is made. Not trimmed: `" USD"` is not in the enum."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        validators = [_as_field_error(validate_currency)]
+        super().__init__(max_length=3, trim_whitespace=False, validators=validators, **kwargs)
+
+    def amend_schema(self, schema: dict[str, Any], direction: str) -> dict[str, Any]:
+        return {**schema, "enum": [store_currency()]}
+
+
 def _check_metadata(metadata: Any) -> dict[str, Any]:
     """API.md: a JSON object of at most 16 KB, nested at most 32 levels, without NUL characters.
 
@@ -161,18 +196,24 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
         )
     ]
 )
-class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
-    sku = serializers.CharField(max_length=64, validators=[_as_field_error(validate_sku)])
+class ProductInputSerializer(JSONInputSerializer):
+    # The SKU rule (`validate_sku`) on the value as sent, so the schema's pattern is the rule.
+    sku = serializers.RegexField(
+        SKU_PATTERN,
+        max_length=64,
+        trim_whitespace=False,
+        error_messages={
+            "invalid": "A SKU is 1 to 64 letters, digits, '-' or '_', starting with a letter or "
+            "digit."
+        },
+    )
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all())
     # 2**53: exact in every JSON client (a JavaScript number); far inside `bigint`.
     price_cents = serializers.IntegerField(min_value=0, max_value=2**53)
-    currency = serializers.CharField(
-        max_length=3,
-        required=False,
-        validators=[_as_field_error(validate_currency)],
-        help_text="The store currency (default); no other is accepted",
+    currency = StoreCurrencyField(
+        required=False, help_text="The store currency (default); no other is accepted"
     )
     metadata = MetadataField(required=False, validators=[_as_field_error(_check_metadata)])
     is_active = serializers.BooleanField(required=False)
@@ -185,7 +226,7 @@ class ProductInputSerializer(serializers.Serializer[dict[str, Any]]):
 
         from ..models import Product
 
-        value = value.strip()
+        value = value.strip()  # a trailing newline, which the pattern's `$` lets through
         taken = Product.objects.alias(sku_lower=Lower("sku")).filter(sku_lower=value.lower())
         instance = self.context.get("product")
         if instance is not None:
@@ -200,13 +241,14 @@ class ProductListQuerySerializer(serializers.Serializer[dict[str, Any]]):
     category = serializers.SlugField(
         required=False,
         max_length=120,
+        trim_whitespace=False,
         help_text="A category id or slug; includes all its descendants",
         error_messages={"invalid": "Enter a category id or slug."},
     )
-    min_price = serializers.IntegerField(
+    min_price = QueryIntegerField(
         required=False, min_value=0, max_value=BIGINT_MAX, help_text="In cents"
     )
-    max_price = serializers.IntegerField(
+    max_price = QueryIntegerField(
         required=False, min_value=0, max_value=BIGINT_MAX, help_text="In cents"
     )
     in_stock = serializers.BooleanField(
@@ -218,7 +260,8 @@ class ProductListQuerySerializer(serializers.Serializer[dict[str, Any]]):
         help_text="Full text over name, SKU and description (web search syntax), best first",
     )
     attr = serializers.ListField(
-        child=serializers.RegexField(r"^[^:]+:.*$", max_length=200),
+        # Untrimmed: the pattern judges the item as sent (" size:42" names the key " size").
+        child=serializers.RegexField(r"^[^:]+:.*$", max_length=200, trim_whitespace=False),
         required=False,
         help_text="`key:value`, repeatable; every one must match `metadata`",
     )
@@ -268,15 +311,23 @@ class StockLevelOutputSerializer(serializers.Serializer[Any]):
     low_stock_threshold = serializers.IntegerField()
 
 
-class StockAdjustInputSerializer(serializers.Serializer[dict[str, Any]]):
-    delta = serializers.IntegerField(min_value=-INTEGER_MAX, max_value=INTEGER_MAX)
+class NonZeroIntegerField(AmendedSchemaField, serializers.IntegerField):
+    """An integer other than 0 (0 is `invalid`), documented as `not: {enum: [0]}`."""
+
+    def to_internal_value(self, data: Any) -> int:
+        value: int = super().to_internal_value(data)
+        if value == 0:
+            raise serializers.ValidationError("Must not be zero.", code="invalid")
+        return value
+
+    def amend_schema(self, schema: dict[str, Any], direction: str) -> dict[str, Any]:
+        return {**schema, "not": {"enum": [0]}}
+
+
+class StockAdjustInputSerializer(JSONInputSerializer):
+    delta = NonZeroIntegerField(min_value=-INTEGER_MAX, max_value=INTEGER_MAX)
     reason = serializers.ChoiceField(choices=StockMovement.MANUAL_REASONS)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-
-    def validate_delta(self, value: int) -> int:
-        if value == 0:
-            raise serializers.ValidationError("Must not be zero.")
-        return value
 
 
 class StockMovementOutputSerializer(serializers.ModelSerializer[StockMovement]):
@@ -302,7 +353,7 @@ class StockMovementOutputSerializer(serializers.ModelSerializer[StockMovement]):
 
 
 class StockMovementListQuerySerializer(serializers.Serializer[dict[str, Any]]):
-    product = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+    product = QueryIntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
     reason = serializers.ChoiceField(choices=MovementReason.choices, required=False)
     created_after = serializers.DateTimeField(required=False, help_text="Inclusive")
     created_before = serializers.DateTimeField(required=False, help_text="Exclusive")
