@@ -41,6 +41,14 @@ class InsufficientStock(ConflictError):  # noqa: N818 - names the failure (ARCHI
         )
 
 
+class StockLimitExceeded(ConflictError):  # noqa: N818 - names the failure (ARCHITECTURE.md)
+    """A change that would take a product's units past what a stock level can hold."""
+
+    code = "stock_limit_exceeded"
+    message = "The stock level cannot hold that many units."
+    attr = "delta"
+
+
 class ReservationMismatch(ConflictError):  # noqa: N818 - names the failure (ARCHITECTURE.md)
     """A release or sale asked for more units than are reserved: a caller's bookkeeping bug."""
 

@@ -317,10 +317,6 @@ STATEFUL_OR_CROSS_FIELD: dict[tuple[str, str], set[str]] = {
     ("POST /api/v1/payment-methods/", "card.exp_month"): {"invalid"},
     ("POST /api/v1/payment-methods/", "card.exp_year"): {"invalid"},
     ("POST /api/v1/payment-methods/", "non_field_errors"): {"invalid"},
-    # A stock adjustment whose result is past the `integer` column (on hand + delta over
-    # 2**31 - 1): it depends on the units on hand. The database refuses it (`attr: null`); the
-    # service should refuse it first, as a documented domain error.
-    ("POST /api/v1/products/{id}/stock/adjust/", ""): {"invalid"},
     # A category filter naming no category (inventory answers `invalid`, not `does_not_exist`),
     # and a price range upside down (`max_price` below `min_price`).
     ("GET /api/v1/products/", "category"): {"invalid"},

@@ -18,9 +18,9 @@ and with it every entry.
   entered, and the database is not touched.
 - **Everything else goes down the stack, which answers as it always did**: a miss, a staff or
   admin token, a token that does not verify (its 401), another Accept, a caller over its rate
-  (the 429 in the one error shape; the request is not counted twice). On a miss the version the middleware read is handed down
-  (`SEEN_ATTRIBUTE`), so the view does not read it again, and on the way back a response the view
-  marked cacheable (`mark_cacheable`) is stored.
+  (the 429 in the one error shape; the request is not counted twice). On a miss the version
+  the middleware read is handed down (`SEEN_ATTRIBUTE`), so the view does not read it again,
+  and on the way back a response the view marked cacheable (`mark_cacheable`) is stored.
 
 A customer's token is verified as `CatalogReadJWTAuthentication` verifies it (signature, expiry,
 token type, `role` claim; inventory/api/authentication.py) and never looked up. What a hit

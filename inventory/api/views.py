@@ -52,7 +52,7 @@ from ..cache import (
     catalog_etag,
     count_key,
 )
-from ..exceptions import InsufficientStock, InvalidCategoryParent
+from ..exceptions import InsufficientStock, InvalidCategoryParent, StockLimitExceeded
 from ..images import image_dict, image_url
 from ..models import Category, Product, StockLevel, StockMovement
 from .authentication import CatalogReadJWTAuthentication
@@ -473,7 +473,10 @@ class ProductViewSet(CatalogReadMixin, viewsets.GenericViewSet[Product]):
 
     @extend_schema(
         request=StockAdjustInputSerializer,
-        responses={201: StockMovementOutputSerializer, **domain_error_responses(InsufficientStock)},
+        responses={
+            201: StockMovementOutputSerializer,
+            **domain_error_responses(InsufficientStock, StockLimitExceeded),
+        },
     )
     @action(
         detail=True,

@@ -39,6 +39,7 @@ from ..exceptions import (
     InsufficientStock,
     ReservationMismatch,
     Shortage,
+    StockLimitExceeded,
     UnknownProduct,
 )
 from ..models import MovementReason, StockLevel, StockMovement
@@ -166,6 +167,9 @@ def _insufficient(level: StockLevel, change: _Change) -> Exception:
 # writer) and changes it, in product-id order so two callers never deadlock. A line whose guard
 # fails stops the loop; the caller's transaction rolls back whatever lines went before (the
 # error is raised inside it), and only then are the rows read again to name every problem.
+
+# The most units a stock level holds (its columns are PostgreSQL `integer`).
+MAX_UNITS = 2**31 - 1
 
 _GUARDS = {
     "reserve": "on_hand - reserved >= %(quantity)s",
@@ -384,7 +388,8 @@ def stock_adjust(
 ) -> StockMovement:
     """A manual change of on-hand units by staff (receipt, damage, count correction...).
 
-    The result may not fall below the reserved units (nor below 0): `InsufficientStock`.
+    The result may not fall below the reserved units (nor below 0): `InsufficientStock`; nor
+    rise past `MAX_UNITS`: `StockLimitExceeded`.
     """
     if delta == 0:
         raise CatalogValidationError("The change must not be zero.", attr="delta")
@@ -396,6 +401,8 @@ def stock_adjust(
     level = levels[product_id]
     if level.on_hand + delta < level.reserved:
         raise InsufficientStock(shortages=[_shortage(level, -delta)])
+    if level.on_hand + delta > MAX_UNITS:
+        raise StockLimitExceeded
     (movement,) = _apply(
         levels=levels,
         changes={product_id: _Change(delta, 0, Q(on_hand__gte=F("reserved") - delta))},

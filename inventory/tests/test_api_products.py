@@ -418,6 +418,23 @@ def test_stock_adjust_endpoint(staff_client, staff, catalog):
     }
 
 
+def test_stock_adjust_past_what_a_level_holds_is_409_and_changes_nothing(staff_client, catalog):
+    """Found by the schema fuzz: the database refused it as a nameless 400 before."""
+    url = f"/api/v1/products/{catalog['hp'].pk}/stock/adjust/"
+    count = StockMovement.objects.count()
+    response = staff_client.post(url, {"delta": 2**31 - 1, "reason": "receipt"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["errors"] == [
+        {
+            "code": "stock_limit_exceeded",
+            "detail": "The stock level cannot hold that many units.",
+            "attr": "delta",
+        }
+    ]
+    assert StockMovement.objects.count() == count
+    assert staff_client.get(f"/api/v1/products/{catalog['hp'].pk}/stock/").json()["on_hand"] == 5
+
+
 def test_stock_adjust_below_reserved_is_409(staff_client, catalog):
     stock_reserve(lines=[StockLine(catalog["hp"].pk, 4)], actor=None, reference="order:1")
     count = StockMovement.objects.count()
