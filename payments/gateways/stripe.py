@@ -1,37 +1,68 @@
-"""Stripe, on the official `stripe` package (PaymentMethods, Customers, PaymentIntents, Refunds).
+"""Stripe, on the official `stripe` package: Customers, SetupIntents, PaymentMethods,
+PaymentIntents and Refunds.
 
-Selected with `PAYMENT_GATEWAY=stripe`, `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRET`. A Stripe
-PaymentMethod can be charged more than once only when it is attached to a Customer, so each saved
-card gets a Customer and our token is `<customer id>/<payment method id>`. Our Payment id is the
-idempotency key of every charge and refund and travels as `metadata.payment_id`, which is how a
-webhook names the Payment it settles.
+Selected with `PAYMENT_GATEWAY=stripe`, `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRET`. Each of
+our users has one Stripe Customer (`customer_create`) and every card of theirs is attached to it;
+our token is `<customer id>/<payment method id>`. Our Payment id is the idempotency key of every
+charge and refund and travels as `metadata.payment_id`, which is how a webhook or a lookup names
+the Payment. Checkout charges are customer-present (`off_session=false`): a card that needs
+3-D Secure answers `requires_action` with the PaymentIntent's client secret, for Stripe.js.
+
+What Stripe answers to a charge or refund is final (a failed result with a clear code) or
+unknown (`GatewayError`: the payment stays pending and is looked up later):
+
+- 402 `card_error` (a decline; off-session `authentication_required`) → failed, the decline code
+  (`insufficient_funds`, `expired_card`; reasons never told to a customer → `card_declined`).
+- 400/404 `invalid_request_error` → failed, its `code` (`amount_too_small`, `resource_missing`,
+  `charge_already_refunded`, `payment_method_unexpected_state`, …).
+- 401 → failed `gateway_authentication_failed`; 403 → failed `gateway_permission_denied`.
+- 400 `idempotency_error`, 409, 429, 5xx, no connection or a timeout → GatewayError (Stripe's
+  client retries 409, 5xx and connection errors twice first, with the same idempotency key).
+- PaymentIntent `processing` (or `requires_capture`/`requires_confirmation`), Refund `pending`
+  → GatewayError; PaymentIntent `requires_action` → `requires_action` with the client secret.
+
+Lookups (`lookup_charge`, `lookup_refund`) read the current object (by id, else by
+`metadata.payment_id`) and never create anything; any error while reading is a GatewayError,
+since it says nothing about the payment. Webhooks are parsed in `stripe_webhooks`.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Unpack
 
 import stripe
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from stripe.params import PaymentIntentCreateParams, RefundCreateParams
 
 from .base import (
     CardDetails,
+    CardRefused,
+    ChargeLookup,
     ChargeRequest,
-    EventType,
     GatewayError,
     GatewayEvent,
     GatewayResult,
-    InvalidSignature,
     InvalidToken,
+    RefundLookup,
     RefundRequest,
+    SetupIntentResult,
     TokenizedCard,
 )
+from .stripe_objects import BRANDS, decline_code, intent_result, object_id, refund_result
+from .stripe_webhooks import parse_event
 
-SIGNATURE_HEADER = "Stripe-Signature"
-WEBHOOK_TOLERANCE_SECONDS = 300
+# Stripe's own retries reuse the request's idempotency key, so they never move money twice.
+MAX_NETWORK_RETRIES = 2
+# The refund reasons Stripe accepts; any other reason travels in metadata only.
+REFUND_REASONS = frozenset({"requested_by_customer", "duplicate", "fraudulent"})
+# Stripe's rule for `statement_descriptor_suffix`.
+SUFFIX_MAX_LENGTH = 22
+SUFFIX_FORBIDDEN = set("<>\\'\"*")
+NOT_CREATED = "not created at the gateway yet"
 
 
 class StripeGateway:
@@ -42,22 +73,55 @@ class StripeGateway:
         *,
         secret_key: str,
         webhook_secret: str,
+        timeout: float = 10.0,
+        statement_descriptor_suffix: str = "",
         http_client: stripe.HTTPClient | None = None,
     ) -> None:
+        if len(statement_descriptor_suffix) > SUFFIX_MAX_LENGTH or (
+            SUFFIX_FORBIDDEN & set(statement_descriptor_suffix)
+        ):
+            raise ImproperlyConfigured(
+                "STRIPE_STATEMENT_DESCRIPTOR_SUFFIX: at most 22 characters, none of < > \\ ' \" *."
+            )
         self.secret_key = secret_key
         self.webhook_secret = webhook_secret
-        self._http_client = http_client  # a stand-in in tests; else requests with a timeout
+        self.statement_descriptor_suffix = statement_descriptor_suffix
+        # One client (and one connection pool) for the gateway's life. `timeout` bounds each
+        # network attempt; the `timeout` arguments of the calls are this same setting.
+        self._client = stripe.StripeClient(
+            secret_key,
+            http_client=http_client or stripe.RequestsClient(timeout=timeout),
+            max_network_retries=MAX_NETWORK_RETRIES,
+        )
 
-    def _client(self, timeout: float) -> stripe.StripeClient:
-        http_client = self._http_client or stripe.RequestsClient(timeout=timeout)
-        # No retries inside one call: a retry is a reconcile run, with the same idempotency key.
-        return stripe.StripeClient(self.secret_key, http_client=http_client, max_network_retries=0)
-
-    # --- cards -------------------------------------------------------------------------------
-    def tokenize(self, card: CardDetails) -> TokenizedCard:
-        client = self._client(settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS)
+    # --- customers and cards -------------------------------------------------------------------
+    def customer_create(self, *, email: str, user_id: str) -> str:
         try:
-            method = client.v1.payment_methods.create(
+            customer = self._client.v1.customers.create(
+                params={"email": email, "metadata": {"user_id": user_id}},
+                # A retry after a lost answer finds the same Customer, not a second one.
+                options={"idempotency_key": f"customer-{user_id}"},
+            )
+        except stripe.StripeError as error:
+            raise _gateway_error(error) from None
+        return customer.id
+
+    def setup_intent_create(self, *, customer: str) -> SetupIntentResult:
+        try:
+            intent = self._client.v1.setup_intents.create(
+                params={
+                    "customer": customer,
+                    "usage": "off_session",
+                    "allowed_payment_method_types": ["card"],
+                }
+            )
+        except stripe.StripeError as error:
+            raise _gateway_error(error) from None
+        return SetupIntentResult(id=intent.id, client_secret=intent.client_secret or "")
+
+    def tokenize(self, card: CardDetails, *, customer: str) -> TokenizedCard:
+        try:
+            method = self._client.v1.payment_methods.create(
                 params={
                     "type": "card",
                     "card": {
@@ -68,154 +132,179 @@ class StripeGateway:
                     },
                 }
             )
+        except stripe.CardError as error:
+            raise CardRefused(decline_code(_error_body(error))) from None
         except stripe.StripeError as error:
             raise _gateway_error(error) from None
-        return self._attach(client, method)
+        return self._attach(method.to_dict(), customer)
 
-    def describe_token(self, token: str) -> TokenizedCard:
-        client = self._client(settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS)
+    def attach(self, *, token: str, customer: str) -> TokenizedCard:
+        if not token.startswith("pm_") or "/" in token:
+            raise InvalidToken("Not a Stripe PaymentMethod id.")
         try:
-            method = client.v1.payment_methods.retrieve(token)
+            method = self._client.v1.payment_methods.retrieve(token)
         except stripe.InvalidRequestError as error:
             raise InvalidToken("Unknown payment method.") from error
         except stripe.StripeError as error:
             raise _gateway_error(error) from None
-        return self._attach(client, method)
+        return self._attach(method.to_dict(), customer)
 
-    def _attach(self, client: stripe.StripeClient, method: stripe.PaymentMethod) -> TokenizedCard:
-        card = method.card
-        if card is None:
+    def _attach(self, method: dict[str, Any], customer: str) -> TokenizedCard:
+        card = method.get("card")
+        if not isinstance(card, dict):
             raise InvalidToken("Not a card payment method.")
-        try:
-            customer = client.v1.customers.create(params={"payment_method": method.id})
-        except stripe.StripeError as error:
-            raise _gateway_error(error) from None
+        owner = object_id(method.get("customer"))
+        if owner and owner != customer:
+            # Someone else's card: never ours to charge.
+            raise InvalidToken("The payment method belongs to another customer.")
+        if not owner:
+            try:
+                self._client.v1.payment_methods.attach(method["id"], params={"customer": customer})
+            except stripe.CardError as error:
+                raise CardRefused(decline_code(_error_body(error))) from None
+            except stripe.InvalidRequestError as error:
+                # Used once without a customer, or detached: Stripe never reuses it.
+                raise InvalidToken("The payment method cannot be saved.") from error
+            except stripe.StripeError as error:
+                raise _gateway_error(error) from None
         return TokenizedCard(
-            token=f"{customer.id}/{method.id}",
-            brand=_BRANDS.get(card.brand, "unknown"),
-            last4=card.last4,
-            exp_month=card.exp_month,
-            exp_year=card.exp_year,
-            gateway_fingerprint=card.fingerprint or method.id,
+            token=f"{customer}/{method['id']}",
+            brand=BRANDS.get(str(card.get("brand")), "unknown"),
+            last4=str(card.get("last4") or ""),
+            exp_month=int(card.get("exp_month") or 0),
+            exp_year=int(card.get("exp_year") or 0),
+            gateway_fingerprint=str(card.get("fingerprint") or method["id"]),
         )
 
-    # --- money -------------------------------------------------------------------------------
-    def charge(self, **request: Unpack[ChargeRequest]) -> GatewayResult:
-        customer_id, _, method_id = request["token"].partition("/")
-        key = request["idempotency_key"]
+    def detach(self, *, token: str) -> None:
+        _, _, method_id = token.rpartition("/")
         try:
-            intent = self._client(request["timeout"]).v1.payment_intents.create(
-                params={
-                    "amount": request["amount_cents"],
-                    "currency": request["currency"].lower(),
-                    "customer": customer_id,
-                    "payment_method": method_id,
-                    "confirm": True,
-                    "off_session": True,
-                    "metadata": {"payment_id": key},
-                },
-                options={"idempotency_key": f"charge-{key}"},
-            )
-        except stripe.CardError as error:
-            body = _error_body(error)
-            intent_id = str((body.get("payment_intent") or {}).get("id") or "")
-            return GatewayResult(
-                succeeded=False, gateway_reference=intent_id, failure_code=_failure_code(body)
-            )
+            self._client.v1.payment_methods.detach(method_id)
+        except stripe.InvalidRequestError:
+            return  # unknown (404) or not attached (400): it cannot be charged either way
         except stripe.StripeError as error:
             raise _gateway_error(error) from None
-        if intent.status == "succeeded":
-            return GatewayResult(succeeded=True, gateway_reference=intent.id)
-        if intent.status == "processing":
-            raise GatewayError("Stripe is still processing the payment; a webhook will settle it.")
-        code: str | None
-        if intent.status == "requires_action":
-            # An off-session charge cannot ask the customer for 3-D Secure.
-            code = "authentication_required"
-        else:
-            last_error = intent.last_payment_error
-            code = (last_error.decline_code or last_error.code) if last_error else None
-        return GatewayResult(
-            succeeded=False, gateway_reference=intent.id, failure_code=code or "card_declined"
-        )
+
+    # --- money ---------------------------------------------------------------------------------
+    def charge(self, **request: Unpack[ChargeRequest]) -> GatewayResult:
+        customer_id, _, method_id = request["token"].rpartition("/")
+        key = request["idempotency_key"]
+        params: PaymentIntentCreateParams = {
+            "amount": request["amount_cents"],
+            "currency": request["currency"].lower(),
+            "customer": customer_id,
+            "payment_method": method_id,
+            # Cards only, so confirming never needs a redirect (`return_url`).
+            "allowed_payment_method_types": ["card"],
+            "confirm": True,
+            # Customer present: the bank may ask for 3-D Secure (`requires_action`).
+            "off_session": not request["customer_present"],
+            "metadata": {**request["metadata"], "payment_id": key},
+        }
+        if request["description"]:
+            params["description"] = request["description"]
+        if self.statement_descriptor_suffix:
+            params["statement_descriptor_suffix"] = self.statement_descriptor_suffix
+        if request["receipt_email"]:
+            params["receipt_email"] = request["receipt_email"]
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": f"charge-{key}"}
+            )
+        except stripe.StripeError as error:
+            return _final_result(error, key=key)
+        result = intent_result(intent.to_dict())
+        if result.requires_action and not request["customer_present"]:
+            # Nobody is there to authenticate a merchant-initiated charge.
+            return replace(
+                result,
+                requires_action=False,
+                client_secret="",
+                failure_code="authentication_required",
+            )
+        return result
 
     def refund(self, **request: Unpack[RefundRequest]) -> GatewayResult:
         key = request["idempotency_key"]
+        reason = request["reason"]
+        metadata = {**request["metadata"], "payment_id": key}
+        params: RefundCreateParams = {
+            "payment_intent": request["gateway_reference"],
+            "amount": request["amount_cents"],
+        }
+        if reason in REFUND_REASONS:
+            params["reason"] = reason
+        elif reason:
+            metadata["reason"] = reason
+        params["metadata"] = metadata
         try:
-            refund = self._client(request["timeout"]).v1.refunds.create(
-                params={
-                    "payment_intent": request["gateway_reference"],
-                    "amount": request["amount_cents"],
-                    "metadata": {"payment_id": key},
-                },
-                options={"idempotency_key": f"refund-{key}"},
+            refund = self._client.v1.refunds.create(
+                params=params, options={"idempotency_key": f"refund-{key}"}
             )
         except stripe.StripeError as error:
-            raise _gateway_error(error) from None
-        if refund.status == "succeeded":
-            return GatewayResult(succeeded=True, gateway_reference=refund.id)
-        if refund.status in ("failed", "canceled"):
-            return GatewayResult(
-                succeeded=False,
-                gateway_reference=refund.id,
-                failure_code=refund.failure_reason or "refund_failed",
-            )
-        raise GatewayError("Stripe is still processing the refund; a webhook will settle it.")
+            return _final_result(error, key=key)
+        return refund_result(refund.to_dict())
 
-    # --- webhooks ----------------------------------------------------------------------------
-    def verify_webhook(self, *, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
-        if not self.webhook_secret:
-            raise InvalidSignature("STRIPE_WEBHOOK_SECRET is not set.")
-        try:
-            payload = raw_body.decode()
-            stripe.WebhookSignature.verify_header(
-                payload,
-                headers.get(SIGNATURE_HEADER),
-                self.webhook_secret,
-                WEBHOOK_TOLERANCE_SECONDS,
-            )
-            body = json.loads(payload)
-            obj: dict[str, Any] = body["data"]["object"]
-            event_id, raw_type = str(body["id"]), str(body["type"])
-            metadata = obj.get("metadata") or {}
-            payment_id = uuid.UUID(metadata["payment_id"]) if metadata.get("payment_id") else None
-        except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
-            raise InvalidSignature("The Stripe signature does not match.") from error
-        except (ValueError, KeyError, TypeError) as error:
-            raise InvalidSignature("The webhook body is not a Stripe event.") from error
-        event_type, failure_code = _normalize(raw_type, obj)
-        return GatewayEvent(
-            event_id=event_id,
-            type=event_type,
-            payment_id=payment_id,
-            gateway_reference=str(obj.get("id") or ""),
-            failure_code=failure_code,
-            raw_type=raw_type,
+    def lookup_charge(self, **lookup: Unpack[ChargeLookup]) -> GatewayResult:
+        reference, key = lookup["gateway_reference"], lookup["idempotency_key"]
+        if reference.startswith("pi_"):
+            intent = _read("charge", lambda: self._client.v1.payment_intents.retrieve(reference))
+        else:
+            intent = _read("charge", lambda: self._search_intent(key))
+        return intent_result(intent)
+
+    def _search_intent(self, key: str) -> dict[str, Any] | None:
+        query = f"metadata['payment_id']:'{_quote(key)}'"
+        found = self._client.v1.payment_intents.search(params={"query": query})
+        intents = [item.to_dict() for item in found.data]
+        # One create call per key: several would be a bug; then the succeeded one counts.
+        return max(
+            intents,
+            key=lambda intent: (intent.get("status") == "succeeded", intent.get("created", 0)),
+            default=None,
         )
 
+    def lookup_refund(self, **lookup: Unpack[RefundLookup]) -> GatewayResult:
+        reference, key = lookup["gateway_reference"], lookup["idempotency_key"]
+        charge_reference = lookup["charge_reference"]
+        if reference.startswith("re_"):
+            refund = _read("refund", lambda: self._client.v1.refunds.retrieve(reference))
+        elif charge_reference:
+            refund = _read("refund", lambda: self._list_refund(charge_reference, key))
+        else:
+            raise GatewayError("Stripe: a refund of a charge Stripe never named.")
+        return refund_result(refund)
 
-_BRANDS = {
-    "visa": "visa",
-    "mastercard": "mastercard",
-    "amex": "amex",
-    "discover": "discover",
-    "diners": "diners",
-    "jcb": "jcb",
-    "unionpay": "unionpay",
-}
+    def _list_refund(self, charge_reference: str, key: str) -> dict[str, Any] | None:
+        listed = self._client.v1.refunds.list(
+            params={"payment_intent": charge_reference, "limit": 100}
+        )
+        refunds = [item.to_dict() for item in listed.data]
+        return next(
+            (item for item in refunds if (item.get("metadata") or {}).get("payment_id") == key),
+            None,
+        )
+
+    # --- webhooks ------------------------------------------------------------------------------
+    def verify_webhook(self, *, headers: Mapping[str, str], raw_body: bytes) -> GatewayEvent:
+        return parse_event(headers=headers, raw_body=raw_body, secret=self.webhook_secret)
 
 
-def _normalize(raw_type: str, obj: dict[str, Any]) -> tuple[EventType, str | None]:
-    if raw_type == "payment_intent.succeeded":
-        return "payment.succeeded", None
-    if raw_type == "payment_intent.payment_failed":
-        return "payment.failed", _failure_code(obj.get("last_payment_error") or {})
-    if raw_type in ("refund.created", "refund.updated"):
-        if obj.get("status") == "succeeded":
-            return "payment.refunded", None
-        if obj.get("status") in ("failed", "canceled"):
-            return "payment.failed", str(obj.get("failure_reason") or "refund_failed")
-    return "ignored", None
+def _final_result(error: stripe.StripeError, *, key: str) -> GatewayResult:
+    """A charge or refund Stripe refused: final (a failed result) or unknown (GatewayError)."""
+    body = _error_body(error)
+    intent = body.get("payment_intent")
+    reference = object_id(intent) if isinstance(intent, dict) else ""
+    if isinstance(error, stripe.CardError):
+        return GatewayResult(False, reference, decline_code(body))
+    if isinstance(error, stripe.InvalidRequestError):
+        return GatewayResult(False, reference, str(body.get("code") or "invalid_request"))
+    if isinstance(error, stripe.AuthenticationError):
+        return GatewayResult(False, reference, "gateway_authentication_failed")
+    if isinstance(error, stripe.PermissionError):
+        return GatewayResult(False, reference, "gateway_permission_denied")
+    # IdempotencyError, RateLimitError, APIError (409, 5xx), APIConnectionError, …
+    raise _gateway_error(error, key=key) from None
 
 
 def _error_body(error: stripe.StripeError) -> dict[str, Any]:
@@ -224,20 +313,54 @@ def _error_body(error: stripe.StripeError) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else {}
 
 
-def _failure_code(error: dict[str, Any]) -> str:
-    code = str(error.get("code") or "card_declined")
-    decline_code = error.get("decline_code")
-    if code == "card_declined" and decline_code == "insufficient_funds":
-        return "insufficient_funds"
-    return code
+def _read(
+    what: str, fetch: Callable[[], stripe.StripeObject | dict[str, Any] | None]
+) -> dict[str, Any]:
+    """A lookup's read: what Stripe has now. Not found (404, or no search result) means not
+    created yet, or not searchable yet; any other error says nothing about the payment: both
+    are GatewayErrors."""
+    try:
+        found = fetch()
+    except stripe.InvalidRequestError as error:
+        if error.code == "resource_missing":
+            raise GatewayError(f"Stripe: the {what} is {NOT_CREATED}.") from None
+        raise _gateway_error(error) from None
+    except stripe.StripeError as error:
+        raise _gateway_error(error) from None
+    if found is None:
+        raise GatewayError(f"Stripe: the {what} is {NOT_CREATED} (or not searchable yet).")
+    return found.to_dict() if isinstance(found, stripe.StripeObject) else found
 
 
-def _gateway_error(error: stripe.StripeError) -> GatewayError:
+def _quote(value: str) -> str:
+    """A string value inside a Stripe search query ('…')."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _gateway_error(error: stripe.StripeError, *, key: str = "") -> GatewayError:
     # The Stripe message names the failure, never the card; the request id helps support.
-    return GatewayError(f"Stripe: {type(error).__name__} (request {error.request_id})")
+    status = f" HTTP {error.http_status}" if error.http_status else ""
+    about = f" for {key}" if key else ""
+    return GatewayError(
+        f"Stripe: {type(error).__name__}{status}{about} (request {error.request_id})"
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _gateway(secret_key: str, webhook_secret: str, timeout: float, suffix: str) -> StripeGateway:
+    return StripeGateway(
+        secret_key=secret_key,
+        webhook_secret=webhook_secret,
+        timeout=timeout,
+        statement_descriptor_suffix=suffix,
+    )
 
 
 def from_settings() -> StripeGateway:
-    return StripeGateway(
-        secret_key=settings.STRIPE_SECRET_KEY, webhook_secret=settings.STRIPE_WEBHOOK_SECRET
+    """One gateway (so one client and connection pool) per process and configuration."""
+    return _gateway(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_WEBHOOK_SECRET,
+        float(settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS),
+        getattr(settings, "STRIPE_STATEMENT_DESCRIPTOR_SUFFIX", ""),
     )
