@@ -1,4 +1,4 @@
-"""Staff console: saved methods (masked) and payments, both read-only.
+"""Staff console: saved methods (masked), payments and disputes, all read-only.
 
 Money moves only through the services (refunds from the order page, wired by orders). Amounts
 read as money ("$99.98"); a payment links to its order's page by the order's id alone, since
@@ -12,13 +12,13 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from common.admin import ReadOnlyAdmin
 from common.money import store_money
 
-from .models import Payment, PaymentMethod, WebhookEvent
+from .models import Dispute, Payment, PaymentMethod, WebhookEvent
 
 
 @admin.register(PaymentMethod)
@@ -64,8 +64,8 @@ class PaymentAdmin(ReadOnlyAdmin[Payment]):
     date_hierarchy = "created_at"
     fieldsets = (
         (None, {"fields": ("id", "kind", "status", "failure_code", ("amount", "currency"))}),
-        ("For", {"fields": ("order", "user", "payment_method", "initiated_by")}),
-        ("Gateway", {"fields": ("gateway", "gateway_reference", "refund_of")}),
+        ("For", {"fields": ("order", "description", "user", "payment_method", "initiated_by")}),
+        ("Gateway", {"fields": ("gateway", "gateway_reference", "refund_of", "disputes")}),
         ("Record", {"fields": ("created_at", "settled_at")}),
     )
     readonly_fields = (
@@ -76,12 +76,14 @@ class PaymentAdmin(ReadOnlyAdmin[Payment]):
         "amount",
         "currency",
         "order",
+        "description",
         "user",
         "payment_method",
         "initiated_by",
         "gateway",
         "gateway_reference",
         "refund_of",
+        "disputes",
         "created_at",
         "settled_at",
     )
@@ -105,6 +107,20 @@ class PaymentAdmin(ReadOnlyAdmin[Payment]):
         url = reverse("admin:payments_payment_change", args=[obj.parent.pk])
         return format_html('<a href="{}">{}</a>', url, describe(obj.parent))
 
+    @admin.display(description="disputes")
+    def disputes(self, obj: Payment) -> SafeString | str:
+        """A charge's disputes (chargebacks), each linked to its page."""
+        rows = [
+            format_html(
+                '<a href="{}">{}</a> {}',
+                reverse("admin:payments_dispute_change", args=[dispute.pk]),
+                str(dispute),
+                dispute.reason,
+            )
+            for dispute in obj.disputes.all()
+        ]
+        return format_html_join(mark_safe("<br>"), "{}", ((row,) for row in rows)) if rows else "—"
+
     @admin.display(description="order", ordering="order_id")
     def order(self, obj: Payment) -> SafeString | str:
         """A link to the order's page (the orders admin), labelled with the order's id."""
@@ -124,3 +140,34 @@ class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
     search_fields = ("=event_id", "=payment_id")
     fields = ("gateway", "event_id", "event_type", "payment_id", "summary", "received_at")
     readonly_fields = fields
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin[Dispute]):
+    """Disputes as the gateway reported them: answered in the gateway's dashboard, not here."""
+
+    list_display = ("__str__", "opened_at", "status", "reason", "charge", "closed_at")
+    list_filter = ("status", "reason")
+    search_fields = ("=gateway_reference", "=payment__id", "=payment__order_id")
+    list_select_related = ("payment",)
+    date_hierarchy = "opened_at"
+    fields = (
+        "gateway_reference",
+        "charge",
+        "amount",
+        "currency",
+        "reason",
+        "status",
+        "opened_at",
+        "closed_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="amount", ordering="amount_cents")
+    def amount(self, obj: Dispute) -> str:
+        return store_money(obj.amount_cents)
+
+    @admin.display(description="charge")
+    def charge(self, obj: Dispute) -> SafeString:
+        url = reverse("admin:payments_payment_change", args=[obj.payment_id])
+        return format_html('<a href="{}">{}</a>', url, describe(obj.payment))

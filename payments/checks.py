@@ -2,8 +2,10 @@
 
 Always: an unknown gateway (payments.E001), Stripe without its API key (payments.E002).
 Deploy: payment keys still derived from SECRET_KEY (payments.E003), Stripe without a webhook
-secret (payments.E004), the test gateway with DEBUG off (payments.W001), and an older encryption
-key still derived from SECRET_KEY, left from a rotation (payments.W003).
+secret (payments.E004), the test gateway with DEBUG off (payments.W001), an older encryption
+key still derived from SECRET_KEY, left from a rotation (payments.W003), and, with a database to
+ask (`check --deploy --database default`), saved cards of another gateway than the configured one,
+which can no longer pay (payments.W004).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError
+from django.db.models import Count
 
 from .crypto import FIELD_ENCRYPTION_KEY_SALT, FINGERPRINT_KEY_SALT, derive_key
 from .gateways import GATEWAYS
@@ -60,6 +64,39 @@ def check_production_payments(app_configs: Any = None, **kwargs: Any) -> list[Ch
         )
     messages.extend(_derived_keys())
     return messages
+
+
+@register(Tags.security, Tags.database, deploy=True)
+def check_methods_of_other_gateways(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Cards saved under another gateway (the test gateway's, before the switch to Stripe): their
+    tokens mean nothing to the configured one, so paying with them is refused. Like Django's own
+    database checks, it asks only when a database is named (`--database`)."""
+    if not databases:
+        return []
+    from .models import PaymentMethod
+
+    try:
+        counts = dict(
+            PaymentMethod.objects.exclude(gateway=settings.PAYMENT_GATEWAY)
+            .values("gateway")
+            .annotate(count=Count("id"))
+            .values_list("gateway", "count")
+        )
+    except DatabaseError:
+        return []  # not migrated yet, or unreachable: other checks and commands say so
+    if not counts:
+        return []
+    found = ", ".join(f"{count} of {name!r}" for name, count in sorted(counts.items()))
+    return [
+        Warning(
+            f"Saved cards of another gateway than {settings.PAYMENT_GATEWAY!r} exist ({found}); "
+            "they cannot pay (payment_method_unusable).",
+            hint="Ask those customers to add their cards again; the old ones may be deleted.",
+            id="payments.W004",
+        )
+    ]
 
 
 def _derived_keys() -> list[CheckMessage]:

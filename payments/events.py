@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 from uuid import UUID
 
 from common.outbox import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
-EventName = Literal["payment.succeeded", "payment.failed", "payment.refunded"]
-EVENT_NAMES: tuple[EventName, ...] = ("payment.succeeded", "payment.failed", "payment.refunded")
+EventName = Literal[
+    "payment.succeeded",  # a charge succeeded (also one settled failed before: a late success)
+    "payment.failed",
+    "payment.refunded",  # a refund succeeded (also one made in the gateway's dashboard)
+    "payment.refund_failed",  # a refund failed after it had succeeded: the money is back with us
+    "payment.disputed",  # the customer disputed a charge with their bank
+    "payment.dispute_closed",
+]
+EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
 
 class Handler(Protocol):

@@ -20,12 +20,38 @@ class PaymentDeclined(DomainError):
         "card_declined": "The card was declined.",
         "insufficient_funds": "The card has insufficient funds.",
         "processing_error": "The card could not be processed. Try again or use another card.",
+        "expired_card": "The card has expired.",
+        "incorrect_cvc": "The card's security code is incorrect.",
+        "authentication_required": (
+            "The card needs the customer to authenticate the payment. Pay again while present."
+        ),
+        "authentication_abandoned": "The payment was not authenticated in time.",
+        "not_created": "The payment provider has no record of this payment.",
+        "amount_too_small": "The amount is below the payment provider's minimum.",
+        "gateway_authentication_failed": (
+            "The shop's payment provider refused its credentials. Try again later."
+        ),
+        "gateway_permission_denied": (
+            "The shop's payment provider account may not do this. Try again later."
+        ),
     }
 
     def __init__(self, code: str = "card_declined", detail: str | None = None) -> None:
         # One class, several codes: the instance carries the gateway's code.
         self.code = code  # type: ignore[misc]
         super().__init__(detail or self.MESSAGES.get(code, self.message))
+
+
+class PaymentMethodUnusable(ConflictError):
+    """A card saved while another payment gateway was configured: that gateway's token means
+    nothing to the one in use now."""
+
+    code = "payment_method_unusable"
+    message = (
+        "This card was saved with another payment provider and cannot be charged. "
+        "Add the card again."
+    )
+    attr = "payment_method"
 
 
 class PaymentInProgress(ConflictError):
@@ -69,6 +95,15 @@ class PaymentGatewayError(BadGatewayError):
 class InvalidWebhook(DomainError):
     code = "invalid_signature"
     message = "The webhook signature is missing, invalid or too old."
+
+
+class WebhookRetryLater(ConflictError):
+    """A webhook about a charge whose success we have not recorded yet (a dashboard refund or a
+    dispute that arrived before the charge's own event): not recorded, so the gateway sends it
+    again later (Stripe retries any answer but 2xx for days)."""
+
+    code = "webhook_retry_later"
+    message = "The charge this event is about is not settled here yet; send it again later."
 
 
 class InvalidPaymentToken(DomainError):

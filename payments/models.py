@@ -1,4 +1,5 @@
-"""Saved payment methods (no card data), payments (charges and refunds) and seen webhook events.
+"""Gateway customers, saved payment methods (no card data), payments (charges and refunds),
+disputes and seen webhook events.
 
 A Payment names its order by `order_id` only: payments never imports orders.
 """
@@ -17,6 +18,30 @@ from common.money import format_money_display
 
 from .cards import BRAND_LABELS
 from .fields import EncryptedJSONField
+
+
+class GatewayCustomer(TimeStampedModel):
+    """A user's customer at a gateway (a Stripe Customer): made on first need, with the user's
+    email and id, and every card the user saves is attached to it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gateway_customers"
+    )
+    gateway = models.CharField(max_length=32)
+    customer_id = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "gateway"], name="payments_gatewaycustomer_one_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "customer_id"], name="payments_gatewaycustomer_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.customer_id}"
 
 
 class PaymentMethod(TimeStampedModel):
@@ -100,6 +125,18 @@ class Payment(TimeStampedModel):
     failure_code = models.CharField(max_length=64, blank=True)
     gateway = models.CharField(max_length=32)
     gateway_reference = models.CharField(max_length=255, blank=True)
+    # The columns added for Stripe carry database defaults too, so rows written by SQL (the
+    # reports bench) need not know them.
+    # What the gateway is told: "Order SO-00042" for a charge, the reason for a refund.
+    description = models.CharField(max_length=255, blank=True, db_default="")
+    order_number = models.CharField(max_length=32, blank=True, db_default="")
+    # Checkout (the customer is there and may authenticate) or a merchant-initiated charge.
+    customer_present = models.BooleanField(default=True, db_default=True)
+    # The card's gateway token when the charge began: deleting the card never stops us from
+    # asking the gateway what became of the charge.
+    method_token = models.CharField(max_length=255, blank=True, db_default="")
+    # While the customer must authenticate (3-D Secure): lets their browser finish THIS payment.
+    client_secret = models.CharField(max_length=255, blank=True, db_default="")
     payment_method = models.ForeignKey(
         PaymentMethod,
         on_delete=models.SET_NULL,
@@ -148,10 +185,20 @@ class Payment(TimeStampedModel):
                 condition=Q(status="failed") | Q(failure_code=""),
                 name="payments_payment_failure_code_only_when_failed",
             ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(client_secret=""),
+                name="payments_payment_client_secret_only_when_pending",
+            ),
             models.UniqueConstraint(
                 fields=["order_id"],
                 condition=Q(kind="charge", status="pending"),
                 name="payments_payment_one_pending_charge_per_order",
+            ),
+            # A refund made in the gateway's dashboard is recorded once, however often it is told.
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_reference"],
+                condition=Q(kind="refund") & ~Q(gateway_reference=""),
+                name="payments_payment_refund_reference_unique",
             ),
         ]
         indexes = [
@@ -177,6 +224,44 @@ class Payment(TimeStampedModel):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+
+class Dispute(TimeStampedModel):
+    """A charge the customer disputed with their bank (a chargeback), as the gateway reports it.
+
+    `status` is "open" until the gateway closes it (then its outcome: won, lost, ...)."""
+
+    OPEN = "open"
+
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        related_name="disputes",
+        help_text="The disputed charge.",
+    )
+    gateway_reference = models.CharField(max_length=255, unique=True)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=32, default=OPEN)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-opened_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_cents__gte=0), name="payments_dispute_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        amount = format_money_display(cents=self.amount_cents, currency=self.currency)
+        return f"Dispute {amount} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
 
 
 class WebhookEvent(models.Model):

@@ -165,6 +165,13 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
         read_only_fields = fields
 
 
+class SetupIntentOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    client_secret = serializers.CharField(
+        help_text="For Stripe.js `confirmSetup`: lets the browser finish this one setup intent."
+    )
+    gateway = serializers.CharField(help_text="The configured gateway (`test` or `stripe`).")
+
+
 class WebhookAckSerializer(serializers.Serializer[dict[str, Any]]):
     received = serializers.BooleanField()
     duplicate = serializers.BooleanField(help_text="True when this event id was seen before.")

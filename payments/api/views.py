@@ -23,7 +23,9 @@ from payments.exceptions import (
     DuplicatePaymentMethod,
     InvalidPaymentToken,
     InvalidWebhook,
+    PaymentDeclined,
     PaymentGatewayError,
+    WebhookRetryLater,
 )
 from payments.gateways import get_gateway
 from payments.gateways.base import InvalidSignature
@@ -35,6 +37,7 @@ from .serializers import (
     PaymentMethodCreateInputSerializer,
     PaymentMethodOutputSerializer,
     PaymentOutputSerializer,
+    SetupIntentOutputSerializer,
     WebhookAckSerializer,
 )
 
@@ -55,9 +58,10 @@ class PaymentMethodViewSet(
     serializer_class = PaymentMethodOutputSerializer
 
     def get_throttles(self) -> list[Any]:
-        """Saving a card is also limited per user and per address (card testing)."""
+        """Saving a card (and starting to) is also limited per user and per address (card
+        testing)."""
         throttles = super().get_throttles()
-        if self.action == "create":
+        if self.action in ("create", "setup_intent"):
             throttles += [PaymentMethodUserThrottle(), PaymentMethodAddressThrottle()]
         return throttles
 
@@ -71,13 +75,15 @@ class PaymentMethodViewSet(
         description=(
             "The card is validated (Luhn, brand, expiry, CVC), handed to the gateway at once, "
             "and never stored: only the gateway's token, brand, last4, expiry and a keyed "
-            "fingerprint are kept."
+            "fingerprint are kept. A card the gateway declines is a 402 with its code. "
+            "`{token}` is a method confirmed client-side (Stripe.js after `setup-intent/`); "
+            "posting one the gateway's webhook already saved answers with the saved method."
         ),
         request=PaymentMethodCreateInputSerializer,
         responses={
             201: PaymentMethodOutputSerializer,
             **domain_error_responses(
-                DuplicatePaymentMethod, InvalidPaymentToken, PaymentGatewayError
+                DuplicatePaymentMethod, InvalidPaymentToken, PaymentDeclined, PaymentGatewayError
             ),
         },
     )
@@ -93,6 +99,24 @@ class PaymentMethodViewSet(
             is_default=data["is_default"],
         )
         return Response(PaymentMethodOutputSerializer(method).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Start saving a card with strong customer authentication",
+        description=(
+            "A setup intent at the gateway for the caller's customer (made on first need), for "
+            "off-session use: Stripe.js confirms it with `client_secret` (`confirmSetup`, 3-D "
+            "Secure when the bank asks), then POST `payment-methods/` `{token}` with the "
+            "confirmed method (the gateway's `setup_intent.succeeded` webhook saves it too). "
+            "Throttled like saving a card."
+        ),
+        request=None,
+        responses={201: SetupIntentOutputSerializer, **domain_error_responses(PaymentGatewayError)},
+    )
+    @action(detail=False, methods=["post"], url_path="setup-intent")
+    def setup_intent(self, request: Request) -> Response:
+        intent = services.payment_setup_intent_create(user=_user(request))
+        body = {"client_secret": intent.client_secret, "gateway": settings.PAYMENT_GATEWAY}
+        return Response(SetupIntentOutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: PaymentMethod) -> None:
         services.payment_method_delete(user=_user(self.request), payment_method_id=instance.pk)
@@ -139,7 +163,10 @@ class PaymentWebhookView(APIView):
         description=(
             'Test gateway: `X-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` '
             "with `PAYMENT_WEBHOOK_SECRET`, five minutes of tolerance. Stripe: "
-            "`Stripe-Signature`. An event id seen before answers 200 and does nothing."
+            "`Stripe-Signature`. An event id seen before answers 200 and does nothing; so does "
+            "an event about no payment of ours (logged). An event about a charge not settled "
+            "here yet (a dashboard refund or dispute before the charge's success) is 409, and "
+            "a card the gateway could not describe 502: both are sent again by the gateway."
         ),
         request=OpenApiTypes.OBJECT,
         parameters=[
@@ -156,7 +183,10 @@ class PaymentWebhookView(APIView):
                 description="Stripe's signature (`PAYMENT_GATEWAY=stripe`).",
             ),
         ],
-        responses={200: WebhookAckSerializer, **domain_error_responses(InvalidWebhook)},
+        responses={
+            200: WebhookAckSerializer,
+            **domain_error_responses(InvalidWebhook, WebhookRetryLater, PaymentGatewayError),
+        },
         auth=[],
     )
     def post(self, request: Request, gateway: str) -> Response:

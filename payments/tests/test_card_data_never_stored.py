@@ -38,7 +38,7 @@ def every_row_as_text() -> str:
     return "\n".join(rows)
 
 
-def gateway_down(self, card):
+def gateway_down(self, card, *, customer):
     raise GatewayError("connection reset by peer")
 
 

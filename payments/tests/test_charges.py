@@ -188,28 +188,40 @@ def test_execute_of_a_settled_payment_returns_its_outcome_without_the_gateway(
     )
 
 
-def test_a_removed_card_fails_the_pending_charge(customer, make_method):
+def test_a_removed_cards_pending_charge_is_looked_up_never_charged(
+    customer, make_method, monkeypatch, gateway_calls, settings
+):
+    """The card is deleted (and detached) while its charge is pending: the charge may have
+    reached the gateway, so its outcome is read there with the token it began with."""
+    settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS = 4
     method = make_method(customer)
     payment = begin(customer, method)
     services.payment_method_delete(user=customer, payment_method_id=method.pk)
 
+    def refuse(self, **kwargs):
+        raise AssertionError("a deleted card must not be charged")
+
+    monkeypatch.setattr(TestGateway, "charge", refuse)
+    lookups = gateway_calls("lookup_charge")
+
     result = services.payment_charge_execute(payment_id=payment.pk)
 
-    assert result == GatewayResult(False, "", "card_removed")
+    assert result.succeeded is True
+    assert lookups == [
+        {
+            "idempotency_key": str(payment.pk),
+            "gateway_reference": "",
+            "token": method.gateway_token,
+            "timeout": 4,
+        }
+    ]
 
 
 def test_the_gateway_is_called_with_the_payment_id_as_idempotency_key(
-    customer, make_method, monkeypatch, settings
+    customer, make_method, gateway_calls, settings
 ):
     settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS = 7.5
-    calls = []
-    original = TestGateway.charge
-
-    def spy(self, **kwargs):
-        calls.append(kwargs)
-        return original(self, **kwargs)
-
-    monkeypatch.setattr(TestGateway, "charge", spy)
+    calls = gateway_calls("charge")
     method = make_method(customer)
     payment = begin(customer, method)
 
@@ -222,6 +234,14 @@ def test_the_gateway_is_called_with_the_payment_id_as_idempotency_key(
             "currency": "USD",
             "idempotency_key": str(payment.pk),
             "timeout": 7.5,
+            "customer_present": True,
+            "description": "",
+            "metadata": {
+                "payment_id": str(payment.pk),
+                "order_id": str(payment.order_id),
+                "order_number": "",
+            },
+            "receipt_email": "",
         }
     ]
 
@@ -267,12 +287,12 @@ def test_gateway_timeout_leaves_the_payment_pending_and_reconcile_settles_it(
     method = make_method(customer)
     order_id = uuid.uuid4()
     payment = begin(customer, method, order_id)
-    original = TestGateway.charge
 
     def timeout(self, **kwargs):
         raise GatewayError("read timeout")
 
     monkeypatch.setattr(TestGateway, "charge", timeout)
+    monkeypatch.setattr(TestGateway, "lookup_charge", timeout)
     with pytest.raises(PaymentGatewayError) as caught:
         services.payment_charge_execute(payment_id=payment.pk)
     assert (caught.value.status_code, caught.value.code) == (502, "gateway_error")
@@ -288,7 +308,7 @@ def test_gateway_timeout_leaves_the_payment_pending_and_reconcile_settles_it(
     assert payment.status == "pending"
 
     # A payment younger than the reconcile delay is left to its own request.
-    monkeypatch.setattr(TestGateway, "charge", original)
+    monkeypatch.undo()  # the gateway is back
     assert services.payment_reconcile_pending() == 0
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -312,19 +332,34 @@ def test_reconcile_task_runs_the_service(customer, make_method, settings):
     assert (payment.status, payment.failure_code) == ("failed", "card_declined")
 
 
-def test_reconcile_leaves_very_old_payments_to_a_person(customer, make_method, caplog):
+def test_reconcile_logs_payments_unknown_for_too_long_for_a_person(
+    customer, make_method, caplog, monkeypatch
+):
     from datetime import timedelta
 
     from django.utils import timezone
 
     payment = begin(customer, make_method(customer))
-    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(days=2))
+    # The gateway answered once (a reference) and cannot tell the outcome since.
+    Payment.objects.filter(pk=payment.pk).update(
+        created_at=timezone.now() - timedelta(days=2), gateway_reference="pi_processing"
+    )
 
+    def processing(self, **kwargs):
+        raise GatewayError("still processing")
+
+    monkeypatch.setattr(TestGateway, "lookup_charge", processing)
     assert services.payment_reconcile_pending() == 0
 
     payment.refresh_from_db()
     assert payment.status == "pending"
     assert "pending for too long" in caplog.text
+
+    # Lookups never charge, so a day-old charge is still settled once the gateway knows.
+    monkeypatch.undo()
+    assert services.payment_reconcile_pending() == 1
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
 
 
 @pytest.mark.django_db(transaction=True)

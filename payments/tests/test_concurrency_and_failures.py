@@ -86,7 +86,7 @@ def test_a_webhook_delivered_twice_at_once_is_applied_once(customer, make_method
 
 @pytest.mark.django_db
 def test_gateway_down_while_saving_a_card_is_502_and_nothing_saved(customer, monkeypatch):
-    def down(self, card):
+    def down(self, card, *, customer):
         raise GatewayError("connection refused")
 
     monkeypatch.setattr(TestGateway, "tokenize", down)
@@ -106,10 +106,10 @@ def test_gateway_down_while_saving_a_card_is_502_and_nothing_saved(customer, mon
 
 @pytest.mark.django_db
 def test_gateway_down_while_reading_a_token_is_502(customer, monkeypatch):
-    def down(self, token):
+    def down(self, *, token, customer):
         raise GatewayError("connection refused")
 
-    monkeypatch.setattr(TestGateway, "describe_token", down)
+    monkeypatch.setattr(TestGateway, "attach", down)
     client = client_for(customer)
     client.raise_request_exception = False
     response = client.post(URL, {"token": "tok_whatever"}, format="json")

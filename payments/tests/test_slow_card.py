@@ -64,6 +64,10 @@ def test_the_slow_card_succeeds_after_the_delay(waits):
         currency="USD",
         idempotency_key="k1",
         timeout=SLOW_CARD_DELAY_SECONDS * 2,
+        customer_present=True,
+        description="",
+        metadata={},
+        receipt_email="",
     )
 
     assert (result.succeeded, result.gateway_reference, result.failure_code) == (
@@ -80,7 +84,15 @@ def test_a_timeout_shorter_than_the_delay_is_a_gateway_error_after_the_timeout(w
 
     with pytest.raises(GatewayError):
         gateway.charge(
-            token=token, amount_cents=1_000, currency="USD", idempotency_key="k2", timeout=1.5
+            token=token,
+            amount_cents=1_000,
+            currency="USD",
+            idempotency_key="k2",
+            timeout=1.5,
+            customer_present=True,
+            description="",
+            metadata={},
+            receipt_email="",
         )
 
     assert waits == [1.5]

@@ -35,17 +35,6 @@ def secret(settings):
     return settings.PAYMENT_WEBHOOK_SECRET
 
 
-@pytest.fixture
-def pending_charge(customer, make_method):
-    return services.payment_charge_begin(
-        user=customer,
-        payment_method_id=make_method(customer).pk,
-        order_id=uuid.uuid4(),
-        amount_cents=5_000,
-        currency="USD",
-    )
-
-
 def test_good_signature_settles_the_payment_and_publishes(
     api_client, secret, pending_charge, published, django_capture_on_commit_callbacks
 ):
