@@ -192,10 +192,33 @@ def _run(
 # --- the order admin ---------------------------------------------------------------------------
 
 
+class DisputedFilter(admin.SimpleListFilter):
+    """Orders whose payment a customer disputes with their bank (a chargeback) right now."""
+
+    title = "payment disputed"
+    parameter_name = "disputed"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [("yes", "Disputed"), ("no", "Not disputed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(disputed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(disputed_at__isnull=True)
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin[Order]):
-    list_display = ("number", "customer", "status_label", "total", "created_at")
-    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    list_display = ("number", "customer", "status_label", "disputed", "total", "created_at")
+    list_filter = (
+        "status",
+        DisputedFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("number", "user__email")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
@@ -206,7 +229,15 @@ class OrderAdmin(ReadOnlyAdmin[Order]):
     fieldsets = (
         (
             None,
-            {"fields": ("status_label", "customer_link", "created_at", "updated_at")},
+            {
+                "fields": (
+                    "status_label",
+                    "disputed_at",
+                    "customer_link",
+                    "created_at",
+                    "updated_at",
+                )
+            },
         ),
         ("Money", {"fields": (("subtotal", "total", "currency"), "refundable")}),
         ("Shipping", {"fields": ("address", ("carrier", "tracking_number"), "expires_at")}),
@@ -214,6 +245,7 @@ class OrderAdmin(ReadOnlyAdmin[Order]):
     )
     readonly_fields = (
         "status_label",
+        "disputed_at",
         "customer_link",
         "created_at",
         "updated_at",
@@ -254,6 +286,11 @@ class OrderAdmin(ReadOnlyAdmin[Order]):
     @admin.display(description="status", ordering="status")
     def status_label(self, order: Order) -> SafeString:
         return status_badge(order)
+
+    @admin.display(description="disputed", boolean=True, ordering="disputed_at")
+    def disputed(self, order: Order) -> bool:
+        """A customer disputes a charge with their bank: not to be shipped meanwhile."""
+        return order.is_disputed
 
     @admin.display(description="total", ordering="total_cents")
     def total(self, order: Order) -> str:

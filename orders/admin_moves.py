@@ -3,7 +3,8 @@
 Each move is a small confirmation form whose `perform` calls the one service that owns the move
 (`orders.services`); the admin only asks, confirms and reports. Which moves an order offers
 comes from the state machine (`Order.can_transition_to`, i.e. `Order.TRANSITIONS`), so the
-buttons can never offer a move the services would refuse for its status.
+buttons can never offer a move the services would refuse for its status (nor shipping an order
+whose payment is disputed).
 """
 
 from __future__ import annotations
@@ -166,10 +167,17 @@ class Move:
     danger: bool = False
 
     def legal_for(self, order: Order) -> bool:
+        if self.to_status == Order.Status.SHIPPED and order.is_disputed:
+            return False  # `order_ship` refuses it too (OrderDisputed)
         return order.can_transition_to(self.to_status)
 
     def refusal(self, order: Order) -> str:
         """Why the button is missing, for someone who reached the URL anyway."""
+        if self.to_status == Order.Status.SHIPPED and order.is_disputed:
+            return (
+                f"The payment of order {order.number} is disputed; it cannot be shipped until "
+                "the dispute closes."
+            )
         return (
             f"Order {order.number} is {order.get_status_display().lower()}; "
             f"{self.label.lower()} is not possible from that status."

@@ -1,57 +1,63 @@
+"""Domain errors of the orders app, each with a stable `code`.
+
+Named after the failure, without an `Error` suffix, as ARCHITECTURE.md asks; `attr` is the input
+field an error is about, where there is one.
+"""
+# ruff: noqa: N818
+
 from __future__ import annotations
 
-from rest_framework import status
-
-from common.exceptions import ConflictError, DomainError, ErrorItem
+from common.exceptions import ConflictError, DomainError, ForbiddenError
 
 
-class InvalidTransition(ConflictError):  # noqa: N818 (names the failure, as ARCHITECTURE.md asks)
+class InvalidTransition(ConflictError):
     code = "invalid_transition"
     message = "The order cannot make this move from its current status."
 
 
-class CartEmpty(DomainError):  # noqa: N818
+class OrderDisputed(ConflictError):
+    """The customer disputed a charge of the order with their bank: it is not shipped until the
+    dispute is closed."""
+
+    code = "order_disputed"
+    message = "The order's payment is disputed; it cannot be shipped until the dispute closes."
+
+
+class CartEmpty(DomainError):
     code = "cart_empty"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "The cart is empty."
 
 
-class EmailNotVerified(DomainError):  # noqa: N818
+class EmailNotVerified(ForbiddenError):
     code = "email_not_verified"
-    status_code = status.HTTP_403_FORBIDDEN
     message = "Verify your email address before checking out."
 
 
-class ProductUnavailable(DomainError):  # noqa: N818
+class ProductUnavailable(DomainError):
     code = "product_unavailable"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "This product is not for sale."
 
 
-class OrderExpired(ConflictError):  # noqa: N818
+class OrderExpired(ConflictError):
     code = "order_expired"
     message = "The order expired unpaid."
 
 
-class PartialRestock(DomainError):  # noqa: N818
+class PartialRestock(DomainError):
     code = "restock_needs_full_refund"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "Units can be restocked only with a full refund."
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, items=[ErrorItem(detail or self.message, attr="restock")])
+    attr = "restock"
 
 
-class RefundFailed(DomainError):  # noqa: N818
+class RefundFailed(ConflictError):
+    """The gateway refused the refund for good (its code in the detail): a final answer, not an
+    outage, so a 4xx (an outage is `PaymentGatewayError`'s 502, the refund left pending)."""
+
     code = "refund_failed"
-    status_code = status.HTTP_502_BAD_GATEWAY
     message = "The gateway refused the refund."
 
 
-class OrderTotalTooLarge(DomainError):  # noqa: N818
+class OrderTotalTooLarge(DomainError):
     code = "order_total_too_large"
-    status_code = status.HTTP_400_BAD_REQUEST
     message = "The order's total is larger than a payment can be."
-
-    def __init__(self) -> None:
-        super().__init__(items=[ErrorItem(self.message, "items")])
+    attr = "items"

@@ -80,6 +80,12 @@ class Order(TimeStampedModel):
         Status.CANCELLED: frozenset(),
         Status.REFUNDED: frozenset(),
     }
+    # The one way back: a refund that failed at the gateway after it had succeeded leaves the
+    # money with the shop, so a `refunded` order returns to the status it had before the refund
+    # (`orders.services.order_on_refund_failed`). Never a move anyone can ask for.
+    REFUND_FAILED_TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.REFUNDED: frozenset({Status.PAID, Status.SHIPPED, Status.DELIVERED}),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(max_length=16, editable=False)
@@ -98,6 +104,9 @@ class Order(TimeStampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     carrier = models.CharField(max_length=100, blank=True)
     tracking_number = models.CharField(max_length=100, blank=True)
+    # Set while the customer disputes a charge of the order with their bank (a chargeback): the
+    # order is not shipped meanwhile. Cleared when the dispute closes; the events keep both.
+    disputed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -124,9 +133,15 @@ class Order(TimeStampedModel):
     def __str__(self) -> str:
         return self.number
 
-    def can_transition_to(self, status: str) -> bool:
-        """Pure: is `self.status → status` a move the state machine allows?"""
-        return status in self.TRANSITIONS.get(self.status, frozenset())
+    def can_transition_to(self, status: str, *, refund_failed: bool = False) -> bool:
+        """Pure: is `self.status → status` a move the state machine allows? `refund_failed`:
+        the move back from `refunded` after the refund failed at the gateway (only then)."""
+        table = self.REFUND_FAILED_TRANSITIONS if refund_failed else self.TRANSITIONS
+        return status in table.get(self.status, frozenset())
+
+    @property
+    def is_disputed(self) -> bool:
+        return self.disputed_at is not None
 
 
 class OrderItem(models.Model):

@@ -56,6 +56,26 @@ def order_get(*, user: User | Any, order_id: UUID) -> OrderDetail:
     return OrderDetail(order=order, payments=payments)
 
 
+def charges_left_to_refund(*, order_id: UUID) -> dict[UUID, int]:
+    """Each succeeded charge of the order and what no refund (succeeded or pending) covers of it
+    yet, in one query."""
+    charges = Payment.objects.filter(
+        order_id=order_id, kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED
+    ).annotate(
+        covered=Coalesce(
+            Sum(
+                "refunds__amount_cents",
+                filter=Q(refunds__status__in=[Payment.Status.PENDING, Payment.Status.SUCCEEDED]),
+            ),
+            0,
+        )
+    )
+    return {
+        charge_id: max(amount - covered, 0)
+        for charge_id, amount, covered in charges.values_list("pk", "amount_cents", "covered")
+    }
+
+
 @dataclass(frozen=True)
 class PaymentMismatch:
     """An order whose status and money disagree (what `manage.py audit_payments` prints)."""

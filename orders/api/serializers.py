@@ -276,6 +276,26 @@ class OrderPayInputSerializer(JSONInputSerializer):
     payment_method = serializers.UUIDField(help_text="One of your saved payment methods.")
 
 
+class OrderPayActionOutputSerializer(serializers.Serializer[Any]):
+    """202: the card's bank wants the customer to authenticate (3-D Secure). The order stays
+    pending (and does not expire) until the gateway reports the outcome; asking to pay again
+    meanwhile answers the same."""
+
+    status = serializers.ChoiceField(choices=["requires_action"])
+    client_secret = serializers.CharField(
+        help_text="For Stripe.js `handleNextAction`: it lets this browser finish this payment."
+    )
+    payment = serializers.UUIDField(help_text="The charge waiting for authentication.")
+
+
+def order_pay_action_representation(*, payment_id: Any, client_secret: str) -> dict[str, Any]:
+    return {
+        "status": "requires_action",
+        "client_secret": client_secret,
+        "payment": str(payment_id),
+    }
+
+
 @extend_schema_serializer(
     examples=[
         OpenApiExample(

@@ -30,6 +30,7 @@ from orders.exceptions import (
     CartEmpty,
     EmailNotVerified,
     InvalidTransition,
+    OrderDisputed,
     OrderExpired,
     OrderTotalTooLarge,
     PartialRestock,
@@ -42,6 +43,7 @@ from payments.exceptions import (
     PaymentGatewayError,
     PaymentInProgress,
     PaymentMethodNotFound,
+    PaymentMethodUnusable,
     RefundExceedsCaptured,
 )
 from payments.throttles import PaymentDeclineLimit
@@ -54,11 +56,13 @@ from .serializers import (
     CartOutputSerializer,
     OrderListOutputSerializer,
     OrderOutputSerializer,
+    OrderPayActionOutputSerializer,
     OrderPayInputSerializer,
     OrderPlaceInputSerializer,
     OrderRefundInputSerializer,
     OrderShipInputSerializer,
     cart_representation,
+    order_pay_action_representation,
     order_place_input,
     order_placed_representation,
 )
@@ -215,11 +219,15 @@ class OrderViewSet(
 
     @extend_schema(
         request=OrderShipInputSerializer,
-        responses={200: OrderOutputSerializer, **domain_error_responses(InvalidTransition)},
+        responses={
+            200: OrderOutputSerializer,
+            **domain_error_responses(InvalidTransition, OrderDisputed),
+        },
     )
     @action(detail=True, methods=["post"], permission_classes=[IsStaff])
     def ship(self, request: Request, pk: str) -> Response:
-        """Staff: paid → shipped, with the carrier and tracking number."""
+        """Staff: paid → shipped, with the carrier and tracking number. Refused while the
+        customer disputes the payment (409 `order_disputed`)."""
         data = OrderShipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = self.get_object()
@@ -242,8 +250,10 @@ class OrderViewSet(
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             200: OrderOutputSerializer,
+            202: OrderPayActionOutputSerializer,
             **domain_error_responses(
                 PaymentMethodNotFound,
+                PaymentMethodUnusable,
                 InvalidTransition,
                 OrderExpired,
                 PaymentInProgress,
@@ -257,7 +267,9 @@ class OrderViewSet(
     @idempotent
     def pay(self, request: Request, pk: str) -> Response:
         """Owner: charge the order's total with a saved method; pending → paid, stock sold.
-        A decline answers 402 with the gateway's code and the order stays pending."""
+        A decline answers 402 with the gateway's code and the order stays pending. A card that
+        needs authentication (3-D Secure) answers 202 with the client secret that finishes it;
+        the order stays pending until the gateway confirms it."""
         data = OrderPayInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = self.get_object()
@@ -268,7 +280,7 @@ class OrderViewSet(
         )
         declined = False
         try:
-            services.order_pay(
+            outcome = services.order_pay_attempt(
                 order_id=order.pk,
                 user=_user(request),
                 payment_method_id=data.validated_data["payment_method"],
@@ -283,6 +295,13 @@ class OrderViewSet(
                 attempt.failed()  # the slot stays taken: one decline counted
             else:
                 attempt.succeeded()
+        if outcome.requires_action:
+            return Response(
+                order_pay_action_representation(
+                    payment_id=outcome.payment.pk, client_secret=outcome.client_secret
+                ),
+                status=status.HTTP_202_ACCEPTED,
+            )
         return self._detail(order.pk)
 
     @extend_schema(

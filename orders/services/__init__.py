@@ -5,11 +5,14 @@
 - `state`: the state machine: the order's row lock, the one write path of `Order.status`, and
   the named moves (mark paid, ship, deliver, mark refunded).
 - `payment`: pay and refund through the gateway, outcomes it reports later, reconciliation.
+- `outcomes`: what the gateway reports after the fact besides a charge or refund succeeding: a
+  refund failing after it succeeded, disputes opened and closed.
 - `cancel`: cancelling an order (stock released, or a paid order refunded) and expiring unpaid
   ones.
 - `_shared`: the helpers they share (an order's stock lines, ledger reference, email context).
 
-They import one another in one direction: `state` ← `payment` ← `cancel`. Import the services
+They import one another in one direction: `state` ← `payment` ← `cancel` (and `state` ←
+`outcomes`). Import the services
 from here (`from orders.services import order_pay`); the modules are the package's own layout.
 
 Locks are always taken in the same order, so no two services can deadlock: the cart row (per
@@ -23,7 +26,22 @@ from ._shared import EXPIRED_NOTE
 from .cancel import order_cancel, order_expire_unpaid
 from .cart import cart_clear, cart_item_add, cart_item_remove, cart_item_update
 from .checkout import order_place
-from .payment import order_on_payment_event, order_pay, order_payments_reconcile, order_refund
+from .outcomes import (
+    DISPUTE_CLOSED_NOTE,
+    DISPUTED_NOTE,
+    REFUND_FAILED_NOTE,
+    order_on_dispute_closed,
+    order_on_payment_disputed,
+    order_on_refund_failed,
+)
+from .payment import (
+    PayOutcome,
+    order_on_payment_event,
+    order_pay,
+    order_pay_attempt,
+    order_payments_reconcile,
+    order_refund,
+)
 from .state import (
     order_deliver,
     order_mark_paid,
@@ -33,7 +51,11 @@ from .state import (
 )
 
 __all__ = [
+    "DISPUTED_NOTE",
+    "DISPUTE_CLOSED_NOTE",
     "EXPIRED_NOTE",
+    "REFUND_FAILED_NOTE",
+    "PayOutcome",
     "cart_clear",
     "cart_item_add",
     "cart_item_remove",
@@ -43,8 +65,12 @@ __all__ = [
     "order_expire_unpaid",
     "order_mark_paid",
     "order_mark_refunded",
+    "order_on_dispute_closed",
+    "order_on_payment_disputed",
     "order_on_payment_event",
+    "order_on_refund_failed",
     "order_pay",
+    "order_pay_attempt",
     "order_payments_reconcile",
     "order_place",
     "order_refund",

@@ -1,6 +1,6 @@
-"""Money on orders: pay (`order_pay`) and refund (`order_refund`) through the gateway, apply
-outcomes the gateway reports later (`order_on_payment_event`), and put right orders whose status
-and money disagree (`order_payments_reconcile`).
+"""Money on orders: pay (`order_pay_attempt`, `order_pay`) and refund (`order_refund`) through
+the gateway, apply outcomes the gateway reports later (`order_on_payment_event`), and put right
+orders whose status and money disagree (`order_payments_reconcile`).
 
 No transaction or row lock is held while a gateway answers. Each flow is three steps: a short
 transaction under the order's lock records a pending payment; the gateway is called outside
@@ -8,7 +8,14 @@ any transaction (the payment id is its idempotency key); a second short transact
 order's lock settles the payment and moves the order. A crash or timeout between the steps
 leaves a pending payment, which reconciliation settles later and `order_on_payment_event`
 applies: no order is paid without a succeeded charge, no succeeded charge is left on an order
-that is not paid (it is refunded). Locks: the order row first, then payment rows.
+that is not paid (it is refunded), and an order keeps one charge: a second one that succeeds
+(a late success of a charge thought failed, while another card paid) is refunded. Locks: the
+order row first, then payment rows.
+
+A checkout charge is made with the customer present: the gateway may ask them to authenticate
+(3-D Secure). The charge then stays pending with a client secret their browser finishes it with;
+the order stays pending (expiry waits for a pending charge) until the gateway reports the
+outcome (a webhook: `order_on_payment_event`), and asking to pay again meanwhile answers the same.
 
 The private helpers that open their own transactions take an order id; those that run under
 their caller's lock (`_apply_charge`, `_apply_refund`, `_charge_to_resume`, ...) take the
@@ -19,11 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -51,7 +60,7 @@ from payments.services import (
 
 from ..exceptions import InvalidTransition, OrderExpired, PartialRestock, RefundFailed
 from ..models import Order
-from ..selectors import PaymentMismatch, payment_audit
+from ..selectors import PaymentMismatch, charges_left_to_refund, payment_audit
 from .state import _cancel_paid, _mark_paid, _mark_refunded, _order_lock
 
 # Statuses from which money can go back (API.md: refund on paid, shipped or delivered).
@@ -61,11 +70,28 @@ _REFUNDABLE = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.D
 logger = logging.getLogger("orders.services")
 
 
-def order_pay(*, order_id: UUID, user: User, payment_method_id: UUID) -> Order:
-    """pending → paid by charging exactly the order's total with one of the user's methods.
+@dataclass(frozen=True)
+class PayOutcome:
+    """What a pay request ended with: the order paid (`requires_action` False), or still pending
+    while `payment`, a charge, waits for the customer to authenticate it in their browser with
+    `client_secret` (it lets that browser finish this payment, nothing else)."""
+
+    order: Order
+    payment: Payment
+    requires_action: bool = False
+    client_secret: str = field(default="", repr=False)
+
+
+def order_pay_attempt(*, order_id: UUID, user: User, payment_method_id: UUID) -> PayOutcome:
+    """pending → paid by charging exactly the order's total with one of the user's methods, the
+    customer present (description "Order <number>"; the order's id and number in the gateway's
+    metadata). A charge the gateway wants authenticated keeps the order pending and comes back
+    with `requires_action`; asking again while it waits answers the same, whatever the card,
+    without asking the gateway (the webhook settles it).
 
     Raises `Order.DoesNotExist` for another user's order, `InvalidTransition` unless pending,
-    `OrderExpired`, `PaymentInProgress` while another charge of the order is in flight,
+    `OrderExpired`, `PaymentMethodUnusable` (a card of another gateway), `PaymentInProgress`
+    while another charge of the order is in flight,
     `PaymentDeclined` (the failed charge is recorded first) and `PaymentGatewayError`.
 
     A retry after a timeout (the gateway did not answer within `PAYMENT_GATEWAY_TIMEOUT_SECONDS`,
@@ -79,6 +105,13 @@ def order_pay(*, order_id: UUID, user: User, payment_method_id: UUID) -> Order:
         if not order.can_transition_to(Order.Status.PAID):
             raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot be paid.")
         charge = _charge_to_resume(order, payment_method_id=payment_method_id)
+        if charge is not None and _awaits_authentication(charge):
+            return PayOutcome(
+                order=order,
+                payment=charge,
+                requires_action=True,
+                client_secret=charge.client_secret,
+            )
         if charge is None:
             if order.expires_at is not None and order.expires_at <= timezone.now():
                 raise OrderExpired(f"Order {order.number} expired unpaid.")
@@ -88,15 +121,44 @@ def order_pay(*, order_id: UUID, user: User, payment_method_id: UUID) -> Order:
                 order_id=order.pk,
                 amount_cents=order.total_cents,
                 currency=order.currency,
+                description=f"Order {order.number}",
+                order_number=order.number,
+                customer_present=True,  # checkout: the gateway may ask for 3-D Secure
             )
     result = payment_charge_execute(payment_id=charge.pk)
     with transaction.atomic():
         order = _order_lock(order_id)
+        was_pending = order.status == Order.Status.PENDING
         charge = payment_settle(payment_id=charge.pk, result=result)
         order = _apply_charge(order, charge=charge, actor=user)
     if charge.status == Payment.Status.FAILED:
         raise PaymentDeclined(charge.failure_code or "card_declined")
-    return order
+    if charge.is_pending:  # the gateway wants the customer to authenticate (3-D Secure)
+        return PayOutcome(
+            order=order,
+            payment=charge,
+            requires_action=True,
+            client_secret=result.client_secret or charge.client_secret,
+        )
+    if not was_pending:
+        # Paid meanwhile by another charge (a late success told while this one was at the
+        # gateway): this one is given back now (or by reconciliation if the gateway is down).
+        _send_system_refunds(order_id, raise_errors=False)
+    return PayOutcome(order=order, payment=charge)
+
+
+def order_pay(*, order_id: UUID, user: User, payment_method_id: UUID) -> Order:
+    """`order_pay_attempt`, for callers that only need the order (pending while a charge waits
+    for authentication)."""
+    return order_pay_attempt(
+        order_id=order_id, user=user, payment_method_id=payment_method_id
+    ).order
+
+
+def _awaits_authentication(charge: Payment) -> bool:
+    """A pending charge the gateway answered `requires_action` for (its client secret is kept
+    until it settles)."""
+    return charge.is_pending and bool(charge.client_secret)
 
 
 def order_refund(
@@ -158,8 +220,13 @@ def _refund_through_gateway(
 
 
 def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
-    """Apply a payment outcome learnt later (a webhook, reconciliation). Idempotent: applying
-    the same outcome twice, or after the synchronous flow applied it, changes nothing."""
+    """Apply a charge or refund outcome learnt later (a webhook, reconciliation, a dashboard
+    refund, a late success of a charge thought failed). Idempotent: applying the same outcome
+    twice, or after the synchronous flow applied it, changes nothing.
+
+    A succeeded charge pays a pending order; on an order it cannot pay (cancelled, refunded, or
+    already paid by another charge: a double charge) it is refunded at once, and an error of the
+    gateway then raises, so the event is delivered again until the refund is sent."""
     with transaction.atomic():
         try:
             order = _order_lock(order_id)
@@ -168,9 +235,12 @@ def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
             return
         payment = payment_get(payment_id=payment_id)
         if payment.status != Payment.Status.SUCCEEDED:
-            return  # a failed charge leaves the order pending; a failed refund changes nothing
+            return  # a failed charge leaves the order pending; a failed refund: see `outcomes`
         if payment.kind == Payment.Kind.CHARGE:
+            pays_the_order = order.status == Order.Status.PENDING
             _apply_charge(order, charge=payment, actor=None)
+            if pays_the_order:
+                return
         else:
             _apply_refund(
                 order,
@@ -179,6 +249,8 @@ def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
                 note="refund settled by the gateway",
                 cancel=False,
             )
+            return
+    _send_system_refunds(order_id, raise_errors=True)
 
 
 def order_payments_reconcile(*, since: timedelta = timedelta(days=2), limit: int = 100) -> int:
@@ -251,21 +323,60 @@ def _refund_kept_charge(order_id: UUID) -> bool:
 
 
 def _apply_charge(order: Order, *, charge: Payment, actor: User | None) -> Order:
-    """`order` is locked by the caller. A succeeded charge pays a pending order; on an order that
-    is no longer payable (cancelled meanwhile) the money goes back (reconciliation refunds it)."""
+    """`order` is locked by the caller. A succeeded charge pays a pending order. On an order it
+    cannot pay (cancelled, refunded) or that another charge paid (a double charge: a late
+    success of a charge thought failed), its money goes back: a refund is begun here, and sent
+    by the caller once the lock is released (`_send_system_refunds`; reconciliation otherwise)."""
     if charge.status != Payment.Status.SUCCEEDED:
         return order
     if order.status == Order.Status.PENDING:
         return _mark_paid(order, actor=actor, note="payment received")
-    if order.status in _REFUNDABLE:
-        return order  # already applied
+    left = charges_left_to_refund(order_id=order.pk)
+    owed = left.get(charge.pk, 0)
+    if owed == 0:
+        return order  # already given back, or being given back
+    kept = any(cents > 0 for charge_id, cents in left.items() if charge_id != charge.pk)
+    if order.status in _REFUNDABLE and not kept:
+        return order  # the charge that paid the order: already applied
     logger.warning(
-        "charge succeeded on an order that is no longer payable; refunding it",
+        "charge succeeded on an order %s; refunding it",
+        "paid by another charge" if order.status in _REFUNDABLE else "that is no longer payable",
         extra={"order_id": str(order.pk), "payment_id": str(charge.pk), "status": order.status},
     )
     with contextlib.suppress(RefundExceedsCaptured):  # already being refunded
-        payment_refund_begin(order_id=order.pk, amount_cents=charge.amount_cents, user=None)
+        payment_refund_begin(
+            order_id=order.pk,
+            amount_cents=owed,
+            user=None,
+            reason="duplicate" if order.status in _REFUNDABLE else "",
+        )
     return order
+
+
+def _system_refunds(order_id: UUID) -> QuerySet[Payment]:
+    """The order's pending refunds that no person asked for (money a charge must give back)."""
+    return Payment.objects.filter(
+        order_id=order_id,
+        kind=Payment.Kind.REFUND,
+        status=Payment.Status.PENDING,
+        initiated_by__isnull=True,
+    )
+
+
+def _send_system_refunds(order_id: UUID, *, raise_errors: bool) -> None:
+    """Send the order's pending system refunds to the gateway (no lock or transaction held) and
+    settle them. A gateway that does not answer leaves one pending; with `raise_errors` (an event
+    handler, which the outbox delivers again) that raises once the others are sent."""
+    failed: PaymentGatewayError | None = None
+    for refund_id in list(_system_refunds(order_id).values_list("pk", flat=True)):
+        try:
+            result = payment_refund_execute(payment_id=refund_id)
+        except PaymentGatewayError as error:
+            failed = error
+            continue
+        payment_settle(payment_id=refund_id, result=result, publish=True)
+    if failed is not None and raise_errors:
+        raise failed
 
 
 def _apply_refund(
@@ -283,12 +394,15 @@ def _apply_refund(
 
 
 def _charge_to_resume(order: Order, *, payment_method_id: UUID) -> Payment | None:
-    """The order's pending charge with this card, if the request that began it has certainly
-    stopped waiting for the gateway (older than the gateway timeout). A younger one is still in
-    flight (`PaymentInProgress`); one with another card too."""
+    """The order's pending charge to answer with: one waiting for the customer to authenticate
+    (whatever the card: the same answer again), or one with this card whose request has
+    certainly stopped waiting for the gateway (older than the gateway timeout). A younger one is
+    still in flight (`PaymentInProgress`); one with another card too."""
     pending = pending_charges().filter(order_id=order.pk).first()
     if pending is None:
         return None
+    if _awaits_authentication(pending):
+        return pending
     waited = timezone.now() - pending.created_at
     if pending.payment_method_id != payment_method_id or waited < timedelta(
         seconds=settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS

@@ -19,7 +19,7 @@ from common import metrics
 from common.emails import send_email
 from inventory.services import stock_commit_sale, stock_restock
 
-from ..exceptions import InvalidTransition
+from ..exceptions import InvalidTransition, OrderDisputed
 from ..models import Order, OrderEvent
 from ._shared import _email_context, _reference, _stock_lines
 
@@ -51,10 +51,19 @@ def order_transition(
     return _transition(_order_lock(order_id), to_status=to_status, actor=actor, note=note)
 
 
-def _transition(order: Order, *, to_status: str, actor: User | None, note: str = "") -> Order:
+def _transition(
+    order: Order,
+    *,
+    to_status: str,
+    actor: User | None,
+    note: str = "",
+    refund_failed: bool = False,
+) -> Order:
     """`order_transition` of an order its caller locked (`_order_lock`) in the transaction it is
-    in: no second lock, no savepoint (an error rolls back the caller's whole transaction)."""
-    if not order.can_transition_to(to_status):
+    in: no second lock, no savepoint (an error rolls back the caller's whole transaction).
+    `refund_failed`: the move back from `refunded` (`Order.REFUND_FAILED_TRANSITIONS`), only for
+    a refund the gateway failed after it had succeeded."""
+    if not order.can_transition_to(to_status, refund_failed=refund_failed):
         raise InvalidTransition(
             f"Order {order.number} is {order.status}; it cannot become {to_status}."
         )
@@ -97,10 +106,18 @@ def _mark_paid(order: Order, *, actor: User | None, note: str) -> Order:
 def order_ship(
     *, order_id: UUID, actor: User | None, carrier: str = "", tracking_number: str = ""
 ) -> Order:
-    """paid → shipped, keeping the carrier and tracking number (the shipped email shows them)."""
+    """paid → shipped, keeping the carrier and tracking number (the shipped email shows them).
+    Refused while the customer disputes the payment (`OrderDisputed`)."""
+    order = _order_lock(order_id)
+    if order.is_disputed and order.can_transition_to(Order.Status.SHIPPED):
+        raise OrderDisputed(
+            f"The payment of order {order.number} is disputed; it cannot be shipped until the "
+            "dispute closes."
+        )
     # Written first so the email sees them; a refused move rolls them back with everything else.
-    Order.objects.filter(pk=order_id).update(carrier=carrier, tracking_number=tracking_number)
-    return order_transition(order_id=order_id, to_status=Order.Status.SHIPPED, actor=actor)
+    order.carrier, order.tracking_number = carrier, tracking_number
+    order.save(update_fields=["carrier", "tracking_number", "updated_at"])
+    return _transition(order, to_status=Order.Status.SHIPPED, actor=actor)
 
 
 @transaction.atomic

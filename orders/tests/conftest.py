@@ -59,3 +59,11 @@ def place_order(make_product: Callable[..., Product]) -> Callable[..., Order]:
         return order_place(user=user, shipping_address=ADDRESS)
 
     return place
+
+
+@pytest.fixture
+def order(
+    customer: User, place_order: Callable[..., Order], make_product: Callable[..., Product]
+) -> Order:
+    """A pending order for 2 units of a product with 10 on hand: 2 x 10.00 = 20.00."""
+    return place_order(customer, [(make_product(price_cents=1000, on_hand=10), 2)])

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from typing import Any
 
+from rest_framework.test import APIClient
+
 from accounts.models import User
+from inventory.models import StockLevel
 from orders.models import Order
 from orders.services import order_mark_paid
 from payments.gateways.base import CardDetails
+from payments.gateways.test import sign
 from payments.models import PaymentMethod
 from payments.services import (
     payment_charge_begin,
@@ -17,6 +24,43 @@ from payments.services import (
 )
 
 SUCCESS_CARD = CardDetails(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
+# The test gateway's card that needs authentication (3-D Secure) when the customer is present.
+SCA_NUMBER = "4000002500003155"
+WEBHOOK_URL = "/api/v1/payments/webhooks/test/"
+WEBHOOK_SECRET = "whsec_orders_tests"
+
+
+def pay_url(order: Order) -> str:
+    return f"/api/v1/orders/{order.pk}/pay/"
+
+
+def stock_of(order: Order) -> tuple[int, int]:
+    """(on hand, reserved) of the product of a one-line order."""
+    level = StockLevel.objects.get(product_id=order.items.get().product_id)
+    return level.on_hand, level.reserved
+
+
+def card_for(user: User, number: str = SUCCESS_CARD.number) -> PaymentMethod:
+    """A saved card of the user at the test gateway (its number picks the outcome)."""
+    card = CardDetails(number=number, exp_month=12, exp_year=2040, cvc="123")
+    return payment_method_create(user=user, card=card)
+
+
+def post_signed_webhook(client: APIClient, settings: Any, body: bytes) -> Any:
+    """POST a body to the test gateway's webhook, signed as the test gateway signs."""
+    settings.PAYMENT_WEBHOOK_SECRET = WEBHOOK_SECRET
+    header = sign(body, timestamp=int(time.time()), secret=WEBHOOK_SECRET)
+    return client.post(
+        WEBHOOK_URL, data=body, content_type="application/json", HTTP_X_SIGNATURE=header
+    )
+
+
+def send_webhook(client: APIClient, settings: Any, event_type: str, **data: Any) -> Any:
+    """A signed test-gateway webhook of `event_type` with `data` (a fresh event id)."""
+    body = {"id": f"evt_{uuid.uuid4().hex}", "type": event_type, "data": data}
+    response = post_signed_webhook(client, settings, json.dumps(body).encode())
+    assert response.status_code == 200, response.content
+    return response
 
 
 def mark_paid(*, order_id: Any, actor: User | None, note: str = "") -> Order:

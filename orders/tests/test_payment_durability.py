@@ -17,7 +17,6 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from common.models import OutboxMessage
-from inventory.models import StockLevel
 from inventory.services import stock_release
 from orders.models import Order
 from orders.selectors import payment_audit
@@ -25,6 +24,7 @@ from orders.services import order_cancel, order_expire_unpaid, order_payments_re
 from orders.services import payment as order_money
 from orders.services._shared import _stock_lines
 from orders.services.state import _mark_paid
+from orders.tests.helpers import stock_of
 from payments.gateways.base import CardDetails, GatewayError, GatewayResult
 from payments.gateways.test import TestGateway, sign
 from payments.models import Payment
@@ -41,17 +41,6 @@ WEBHOOK = "/api/v1/payments/webhooks/test/"
 def method_for(user):
     card = CardDetails(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
     return payment_method_create(user=user, card=card)
-
-
-def stock_of(order):
-    level = StockLevel.objects.get(product_id=order.items.get().product_id)
-    return level.on_hand, level.reserved
-
-
-@pytest.fixture
-def order(customer, place_order, make_product):
-    """A pending order for 2 units of a product with 10 on hand: 2 x 10.00 = 20.00."""
-    return place_order(customer, [(make_product(price_cents=1000, on_hand=10), 2)])
 
 
 @pytest.fixture

@@ -1,0 +1,166 @@
+"""What the gateway reports about an order's money after the fact, besides a charge or refund
+succeeding (`payment.order_on_payment_event`): a refund that failed after it had succeeded, and
+disputes (chargebacks) opened and closed by the customer's bank. Each handler runs from the
+outbox (`payments.events`), under the order's lock, and is idempotent.
+
+- `order_on_refund_failed`: the money is back with the shop and the customer was never paid,
+  so a `refunded` order returns to the status it had before the refund (the one move back,
+  `Order.REFUND_FAILED_TRANSITIONS`), and `audit_payments` stays clean. Units a refund put back
+  on hand stay there: staff (emailed by payments) decide what happens to the order.
+- `order_on_payment_disputed`: the order is flagged (`disputed_at`, an event) so it is not
+  shipped (`OrderDisputed`), and staff are emailed (`order_disputed`).
+- `order_on_dispute_closed`: the flag is cleared once no dispute of the order is open (the
+  events keep both).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from common.emails import send_email
+from payments.models import Dispute, Payment
+from payments.selectors import payment_get
+from payments.services import payment_captured_cents
+
+from ..models import Order, OrderEvent
+from ..pricing import format_money
+from .state import _order_lock, _transition
+
+logger = logging.getLogger("orders.services")
+
+REFUND_FAILED_NOTE = "refund failed at the gateway"
+DISPUTED_NOTE = "payment disputed by the customer's bank"
+DISPUTE_CLOSED_NOTE = "payment dispute closed"
+
+
+def order_on_refund_failed(*, payment_id: UUID, order_id: UUID) -> None:
+    """A refund failed after it had succeeded: a `refunded` order that holds money again goes
+    back to the status it had before it was refunded (event note "refund failed at the
+    gateway"). A partial refund that failed changes no status; a cancelled order keeping money
+    is refunded again by reconciliation (`order_payments_reconcile`)."""
+    with transaction.atomic():
+        order = _locked(order_id)
+        if order is None or order.status != Order.Status.REFUNDED:
+            return
+        refund = payment_get(payment_id=payment_id)
+        if refund.kind != Payment.Kind.REFUND or refund.status != Payment.Status.FAILED:
+            return
+        if payment_captured_cents(order_id=order.pk) <= 0:
+            return  # other refunds still give everything back: refunded it stays
+        before = (
+            order.events.filter(to_status=Order.Status.REFUNDED)
+            .order_by("-created_at", "-id")
+            .values_list("from_status", flat=True)
+            .first()
+        )
+        if not before or not order.can_transition_to(before, refund_failed=True):
+            logger.error(
+                "refund failed on a refunded order whose status before it is not known",
+                extra={"order_id": str(order.pk), "payment_id": str(payment_id)},
+            )
+            return
+        logger.warning(
+            "refund failed at the gateway; the order is %s again",
+            before,
+            extra={"order_id": str(order.pk), "payment_id": str(payment_id)},
+        )
+        _transition(
+            order, to_status=before, actor=None, note=REFUND_FAILED_NOTE, refund_failed=True
+        )
+
+
+def order_on_payment_disputed(*, payment_id: UUID, order_id: UUID) -> None:
+    """The customer disputed a charge of the order: flag the order (not shipped meanwhile),
+    write an event and email staff. Once per dispute (a flagged order is left as it is)."""
+    with transaction.atomic():
+        order = _locked(order_id)
+        if order is None or order.is_disputed:
+            return
+        charge = payment_get(payment_id=payment_id)
+        dispute = _latest_dispute(charge)
+        reason = dispute.reason if dispute is not None else ""
+        order.disputed_at = timezone.now()
+        order.save(update_fields=["disputed_at", "updated_at"])
+        _log_event(order, note=f"{DISPUTED_NOTE} ({reason})" if reason else DISPUTED_NOTE)
+        logger.warning(
+            "payment disputed; the order is not shipped until the dispute closes",
+            extra={"order_id": str(order.pk), "payment_id": str(charge.pk), "reason": reason},
+        )
+        recipients = list(
+            User.objects.filter(
+                is_active=True, role__in=[User.Role.STAFF, User.Role.ADMIN]
+            ).values_list("email", flat=True)
+        )
+        if recipients:
+            send_email(
+                template="order_disputed",
+                to=recipients,
+                context=_dispute_email_context(order, charge=charge, dispute=dispute),
+            )
+
+
+def order_on_dispute_closed(*, payment_id: UUID, order_id: UUID) -> None:
+    """A dispute of the order closed (won, lost, ...): clear the flag unless another dispute of
+    the order is still open, and write an event."""
+    with transaction.atomic():
+        order = _locked(order_id)
+        if order is None or not order.is_disputed:
+            return
+        if _open_disputes(order):
+            return  # another charge of the order is still disputed
+        charge = payment_get(payment_id=payment_id)
+        dispute = _latest_dispute(charge)
+        outcome = dispute.status if dispute is not None else ""
+        order.disputed_at = None
+        order.save(update_fields=["disputed_at", "updated_at"])
+        _log_event(
+            order, note=f"{DISPUTE_CLOSED_NOTE} ({outcome})" if outcome else DISPUTE_CLOSED_NOTE
+        )
+
+
+def _locked(order_id: UUID) -> Order | None:
+    try:
+        return _order_lock(order_id)
+    except Order.DoesNotExist:
+        logger.error("payment event for an unknown order", extra={"order_id": str(order_id)})
+        return None
+
+
+def _log_event(order: Order, *, note: str) -> None:
+    """An event that is no move: the status stays, the history says what happened."""
+    OrderEvent.objects.create(
+        order=order, from_status=order.status, to_status=order.status, actor=None, note=note
+    )
+
+
+def _latest_dispute(charge: Payment) -> Dispute | None:
+    return Dispute.objects.filter(payment=charge).order_by("-opened_at").first()
+
+
+def _open_disputes(order: Order) -> bool:
+    return Dispute.objects.filter(payment__order_id=order.pk, closed_at__isnull=True).exists()
+
+
+def _dispute_email_context(
+    order: Order, *, charge: Payment, dispute: Dispute | None
+) -> dict[str, Any]:
+    """JSON-serialisable: names and amounts, no instances."""
+    amount_cents = dispute.amount_cents if dispute is not None else charge.amount_cents
+    currency = dispute.currency if dispute is not None else charge.currency
+    return {
+        "number": order.number,
+        "status": order.get_status_display(),
+        "customer": order.user.email,
+        "total": format_money(cents=order.total_cents, currency=order.currency),
+        "disputed": format_money(cents=amount_cents, currency=currency),
+        "reason": dispute.reason if dispute is not None else "",
+        "gateway_reference": charge.gateway_reference,
+        "admin_path": reverse("admin:orders_order_change", args=[order.pk]),
+    }
