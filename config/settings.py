@@ -588,8 +588,16 @@ PAYMENT_GATEWAY_TIMEOUT_SECONDS = env.float("PAYMENT_GATEWAY_TIMEOUT_SECONDS", d
 # long a crashed payment stays unsettled (about the sum of the two).
 PAYMENT_RECONCILE_AFTER_SECONDS = env.int("PAYMENT_RECONCILE_AFTER_SECONDS", default=60)
 PAYMENT_RECONCILE_INTERVAL_SECONDS = env.int("PAYMENT_RECONCILE_INTERVAL_SECONDS", default=60)
+# A charge the gateway has no record of (the create call never arrived) is failed
+# (`not_created`) once it is this old; younger ones may not be searchable at the gateway yet.
+PAYMENT_RECONCILE_NOT_FOUND_SECONDS = env.int("PAYMENT_RECONCILE_NOT_FOUND_SECONDS", default=600)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Up to 22 characters added to the shop's statement descriptor on the customer's card statement
+# (Stripe's `statement_descriptor_suffix`); empty: not sent.
+STRIPE_STATEMENT_DESCRIPTOR_SUFFIX = env.str("STRIPE_STATEMENT_DESCRIPTOR_SUFFIX", default="")
+# Stripe emails its receipt to the customer's address for every charge.
+STRIPE_RECEIPT_EMAILS = env.bool("STRIPE_RECEIPT_EMAILS", default=False)
 
 
 # =============================================================================
