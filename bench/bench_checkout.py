@@ -1,7 +1,7 @@
 """Checkout under contention, over HTTP against gunicorn on 127.0.0.1, beside a raw floor.
 
 Two servers run side by side with the same gunicorn settings (config/gunicorn.conf.py, WORKERS
-sync workers) against the same scratch database:
+gthread workers of WEB_THREADS threads) against the same scratch database:
 
 - **project**: the Django app (`config.wsgi`);
 - **raw**: `bench/raw_checkout_app.py`, the same checkout with no framework (psycopg 3 + orjson
