@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -189,3 +190,96 @@ def test_a_customer_token_is_still_checked_in_full_on_catalog_writes(
     assert client.patch(url, change, format="json").status_code == 403
     user_suspend(actor=admin_user, user=customer)
     assert_401(client.patch(url, change, format="json"), "user_inactive")
+
+
+# --- the fast check never takes what the full check refuses -----------------------------------
+
+
+def _sign(header: dict[str, Any], payload: Any, key: str | bytes | None = None) -> bytes:
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    def part(value: bytes) -> bytes:
+        return base64.urlsafe_b64encode(value).rstrip(b"=")
+
+    signing_input = part(json.dumps(header).encode()) + b"." + part(json.dumps(payload).encode())
+    secret = key if key is not None else settings.SECRET_KEY
+    secret = secret.encode() if isinstance(secret, str) else secret
+    signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
+    return signing_input + b"." + part(signature)
+
+
+def _full_check_takes(raw: bytes) -> bool:
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    try:
+        AccessToken(raw)  # type: ignore[arg-type]  # simplejwt takes the raw bytes too
+    except TokenError:
+        return False
+    return True
+
+
+def _token_variants(customer: User) -> dict[str, bytes]:
+    from accounts.tokens import token_pair_for
+
+    minted = token_pair_for(customer)
+    access = minted.access.encode()
+    header_part, payload_part, signature_part = access.split(b".")
+    claims = json.loads(base64.urlsafe_b64decode(payload_part + b"=" * (-len(payload_part) % 4)))
+    now = int(datetime.now(tz=UTC).timestamp())
+    good = {"alg": "HS256", "typ": "JWT"}
+    flipped = bytes([signature_part[0] ^ 1]) + signature_part[1:]
+    return {
+        "as minted": access,
+        "resigned as minted": _sign(good, claims),
+        "signature changed": header_part + b"." + payload_part + b"." + flipped,
+        "another key": _sign(good, claims, key="another-key-" + "k" * 40),
+        "alg none": _sign({"alg": "none", "typ": "JWT"}, claims),
+        "alg HS512 header": _sign({"alg": "HS512", "typ": "JWT"}, claims),
+        "expired": _sign(good, {**claims, "exp": now - 5}),
+        "no exp": _sign(good, {k: v for k, v in claims.items() if k != "exp"}),
+        "exp as text": _sign(good, {**claims, "exp": str(now + 600)}),
+        "not yet valid (nbf)": _sign(good, {**claims, "nbf": now + 600}),
+        "issued in the future": _sign(good, {**claims, "iat": now + 600}),
+        "refresh type": _sign(good, {**claims, "token_type": "refresh"}),
+        "no jti": _sign(good, {k: v for k, v in claims.items() if k != "jti"}),
+        "no user id": _sign(good, {k: v for k, v in claims.items() if k != "user_id"}),
+        "staff role": _sign(good, {**claims, "role": "staff"}),
+        "no role": _sign(good, {k: v for k, v in claims.items() if k != "role"}),
+        "extra header (kid)": _sign({**good, "kid": "1"}, claims),
+        "payload a list": _sign(good, [claims]),
+        "padding kept": access + b"=",
+        "a non-alphabet character": access[:-3] + b"!" + access[-2:],
+        "four segments": access + b".e30",
+        "two segments": header_part + b"." + payload_part,
+        "empty": b"",
+    }
+
+
+def test_the_fast_check_takes_only_valid_customer_tokens_the_full_check_takes(customer):
+    from inventory.api.authentication import fast_customer_claims
+
+    taken = {}
+    for name, raw in _token_variants(customer).items():
+        claims = fast_customer_claims(raw)
+        if claims is not None:
+            assert _full_check_takes(raw), name
+        taken[name] = claims is not None
+    assert {name for name, ok in taken.items() if ok} == {"as minted", "resigned as minted"}
+
+
+def test_a_token_the_fast_check_refuses_still_gets_the_full_checks_answer(
+    customer, api_client, product
+):
+    """On a cached URL, an expired customer token is the 401 of the full check, a staff-role
+    token of a customer the full check's database answer: never a cached public body."""
+    url = f"/api/v1/products/{product.pk}/"
+    assert api_client.get(url).status_code == 200  # cached now
+    variants = _token_variants(customer)
+    expired = api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {variants['expired'].decode()}")
+    assert expired.status_code == 401
+    forged = api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {variants['another key'].decode()}")
+    assert forged.status_code == 401
