@@ -28,18 +28,28 @@ class PaymentDeclined(DomainError):
         "authentication_abandoned": "The payment was not authenticated in time.",
         "not_created": "The payment provider has no record of this payment.",
         "amount_too_small": "The amount is below the payment provider's minimum.",
-        "gateway_authentication_failed": (
-            "The shop's payment provider refused its credentials. Try again later."
-        ),
-        "gateway_permission_denied": (
-            "The shop's payment provider account may not do this. Try again later."
+        "canceled": "The payment was canceled before it was completed.",
+        # The card (its saved method) is gone or unusable at the gateway.
+        "resource_missing": "The payment provider no longer knows this card. Add the card again.",
+        "payment_method_unexpected_state": (
+            "The payment provider can no longer use this card. Add the card again."
         ),
     }
+    # `gateway_*` codes: the shop's own setup at the provider failed, not the card.
+    SHOP_SETUP_FAILED = (
+        "The shop's payment setup failed, not your card. Try again later or contact the shop."
+    )
 
     def __init__(self, code: str = "card_declined", detail: str | None = None) -> None:
         # One class, several codes: the instance carries the gateway's code.
         self.code = code  # type: ignore[misc]
-        super().__init__(detail or self.MESSAGES.get(code, self.message))
+        super().__init__(detail or self.message_for(code))
+
+    @classmethod
+    def message_for(cls, code: str) -> str:
+        if code.startswith("gateway_"):
+            return cls.SHOP_SETUP_FAILED
+        return cls.MESSAGES.get(code, cls.message)
 
 
 class PaymentMethodUnusable(ConflictError):
@@ -90,6 +100,13 @@ class PaymentGatewayError(BadGatewayError):
         "The payment provider did not answer in time. The payment is being checked; "
         "it is never taken twice."
     )
+
+
+class PaymentNotAtGateway(PaymentGatewayError):
+    """A lookup found no such payment at the gateway: never created there (or not searchable
+    yet). Only this, never another error, lets reconciliation fail a charge `not_created`."""
+
+    message = "The payment provider has no record of this payment yet."
 
 
 class InvalidWebhook(DomainError):

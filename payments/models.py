@@ -232,6 +232,7 @@ class Dispute(TimeStampedModel):
     `status` is "open" until the gateway closes it (then its outcome: won, lost, ...)."""
 
     OPEN = "open"
+    LOST = "lost"  # a closed dispute's status when the bank gave the money to the customer
 
     payment = models.ForeignKey(
         Payment,

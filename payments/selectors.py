@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import owned_by, owned_or_all_for_staff
 
-from .models import Payment, PaymentMethod
+from .models import Dispute, Payment, PaymentMethod
 
 
 def payment_method_list(*, user: User) -> QuerySet[PaymentMethod]:
@@ -68,3 +68,11 @@ def payment_list_for_orders(*, order_ids: Iterable[UUID]) -> dict[UUID, list[Pay
     ):
         by_order[payment.order_id].append(payment)
     return dict(by_order)
+
+
+def disputes_of_order(order_id: UUID) -> list[Dispute]:
+    """The disputes of the order's charges, oldest first (`is_open`; `status` is "open" or,
+    once closed, the gateway's outcome: `won`, `lost`, `warning_closed`, ...)."""
+    return list(
+        Dispute.objects.filter(payment__order_id=order_id).order_by("opened_at", "created_at")
+    )

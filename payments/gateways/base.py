@@ -58,14 +58,18 @@ class GatewayResult:
 
     Exactly one of: `succeeded`; failed for good (`failure_code`: a decline, or a final error
     of the gateway such as `amount_too_small`, `resource_missing`,
-    `gateway_authentication_failed`); or `requires_action` (the customer must authenticate,
-    3-D Secure; the payment stays pending and `client_secret` lets their browser finish it).
+    `gateway_authentication_failed`); `requires_action` (the customer must authenticate,
+    3-D Secure; the payment stays pending and `client_secret` lets their browser finish it);
+    or `pending` (refunds only: the gateway accepted it but has not decided; the payment stays
+    pending with `gateway_reference`, and a webhook or a lookup settles it).
     An outcome that is not known is a `GatewayError`, never a result."""
 
     succeeded: bool
     gateway_reference: str
     failure_code: str | None = None
     requires_action: bool = False
+    # Refunds only (a charge still `processing` is a GatewayError): accepted, not decided yet.
+    pending: bool = False
     client_secret: str = field(default="", repr=False)
     # What the gateway says it moved, when it says (lookups; checked against our Payment).
     amount_cents: int | None = None
@@ -105,6 +109,11 @@ class GatewayError(Exception):
 
     The payment stays pending; asking again with the same idempotency key is safe.
     """
+
+
+class GatewayNotFound(GatewayError):  # noqa: N818 - the name the services use
+    """A lookup found no such object at the gateway (Stripe: 404 `resource_missing` on
+    retrieve, or an empty search / list). Every other lookup failure is a plain GatewayError."""
 
 
 class InvalidToken(Exception):  # noqa: N818 - reads as what it is
@@ -207,14 +216,23 @@ class Gateway(Protocol):
         """Refund part or all of a charge, once per idempotency key. Raises GatewayError."""
         ...
 
+    def cancel_charge(
+        self, *, gateway_reference: str, idempotency_key: str, timeout: float
+    ) -> GatewayResult:
+        """Cancel a charge that waits for the customer (3-D Secure): failed `canceled` when
+        canceled; its state when it cannot be (it succeeded meanwhile). Raises GatewayError
+        when the outcome is unknown."""
+        ...
+
     def lookup_charge(self, **lookup: Unpack[ChargeLookup]) -> GatewayResult:
         """The charge's state at the gateway now, read (never by creating it again). Raises
-        GatewayError while it is unknown: processing, unreachable, or not found (never created,
-        or not searchable yet)."""
+        GatewayNotFound when the gateway has no such charge (never created, or not searchable
+        yet), GatewayError while it is otherwise unknown (processing, unreachable)."""
         ...
 
     def lookup_refund(self, **lookup: Unpack[RefundLookup]) -> GatewayResult:
-        """The refund's state at the gateway now. Raises GatewayError like `lookup_charge`."""
+        """The refund's state at the gateway now. Raises GatewayNotFound / GatewayError like
+        `lookup_charge`."""
         ...
 
     # --- webhooks ------------------------------------------------------------------------------

@@ -18,12 +18,21 @@ unknown (`GatewayError`: the payment stays pending and is looked up later):
 - 401 → failed `gateway_authentication_failed`; 403 → failed `gateway_permission_denied`.
 - 400 `idempotency_error`, 409, 429, 5xx, no connection or a timeout → GatewayError (Stripe's
   client retries 409, 5xx and connection errors twice first, with the same idempotency key).
-- PaymentIntent `processing` (or `requires_capture`/`requires_confirmation`), Refund `pending`
-  → GatewayError; PaymentIntent `requires_action` → `requires_action` with the client secret.
+- PaymentIntent `processing` (or `requires_capture`/`requires_confirmation`) → GatewayError;
+  PaymentIntent `requires_action` → `requires_action` with the client secret; a Refund answered
+  `pending` (or `requires_action`) → `pending` with its `re_…` (a webhook or a lookup settles it).
+
+Saving a card (`customer_create`, `setup_intent_create`, `tokenize`, `attach`) follows the same
+rule: what is final for a charge is `CardRefused(code)` there (a decline, a 400/404 with its
+code — the 400 refusing raw card numbers is `raw_card_data_not_allowed` —, 401, 403); an unknown
+PaymentMethod is `InvalidToken`; only connection errors, 5xx, 409, 429 are GatewayErrors.
 
 Lookups (`lookup_charge`, `lookup_refund`) read the current object (by id, else by
-`metadata.payment_id`) and never create anything; any error while reading is a GatewayError,
-since it says nothing about the payment. Webhooks are parsed in `stripe_webhooks`.
+`metadata.payment_id`) and never create anything. Stripe having no such object (404
+`resource_missing`, an empty search or list) is `GatewayNotFound`; any other error while reading
+says nothing about the payment: a plain GatewayError. `cancel_charge` cancels a PaymentIntent
+waiting for the customer; one that cannot be canceled any more is read and its state returned.
+Webhooks are parsed in `stripe_webhooks`.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from .base import (
     ChargeRequest,
     GatewayError,
     GatewayEvent,
+    GatewayNotFound,
     GatewayResult,
     InvalidToken,
     RefundLookup,
@@ -63,6 +73,11 @@ REFUND_REASONS = frozenset({"requested_by_customer", "duplicate", "fraudulent"})
 SUFFIX_MAX_LENGTH = 22
 SUFFIX_FORBIDDEN = set("<>\\'\"*")
 NOT_CREATED = "not created at the gateway yet"
+# Stripe's 400 (no `code`) when the account may not send card numbers from its server.
+RAW_CARD_DATA_MESSAGE = "card numbers directly"
+RAW_CARD_DATA_NOT_ALLOWED = "raw_card_data_not_allowed"
+# What `payment_intents.cancel` answers for an intent that can no longer be canceled.
+UNEXPECTED_STATE = "payment_intent_unexpected_state"
 
 
 class StripeGateway:
@@ -103,7 +118,7 @@ class StripeGateway:
                 options={"idempotency_key": f"customer-{user_id}"},
             )
         except stripe.StripeError as error:
-            raise _gateway_error(error) from None
+            raise _card_refusal(error) from None
         return customer.id
 
     def setup_intent_create(self, *, customer: str) -> SetupIntentResult:
@@ -116,7 +131,7 @@ class StripeGateway:
                 }
             )
         except stripe.StripeError as error:
-            raise _gateway_error(error) from None
+            raise _card_refusal(error) from None
         return SetupIntentResult(id=intent.id, client_secret=intent.client_secret or "")
 
     def tokenize(self, card: CardDetails, *, customer: str) -> TokenizedCard:
@@ -132,10 +147,8 @@ class StripeGateway:
                     },
                 }
             )
-        except stripe.CardError as error:
-            raise CardRefused(decline_code(_error_body(error))) from None
         except stripe.StripeError as error:
-            raise _gateway_error(error) from None
+            raise _card_refusal(error) from None
         return self._attach(method.to_dict(), customer)
 
     def attach(self, *, token: str, customer: str) -> TokenizedCard:
@@ -143,10 +156,8 @@ class StripeGateway:
             raise InvalidToken("Not a Stripe PaymentMethod id.")
         try:
             method = self._client.v1.payment_methods.retrieve(token)
-        except stripe.InvalidRequestError as error:
-            raise InvalidToken("Unknown payment method.") from error
         except stripe.StripeError as error:
-            raise _gateway_error(error) from None
+            raise _card_refusal(error, missing="Unknown payment method.") from None
         return self._attach(method.to_dict(), customer)
 
     def _attach(self, method: dict[str, Any], customer: str) -> TokenizedCard:
@@ -160,13 +171,10 @@ class StripeGateway:
         if not owner:
             try:
                 self._client.v1.payment_methods.attach(method["id"], params={"customer": customer})
-            except stripe.CardError as error:
-                raise CardRefused(decline_code(_error_body(error))) from None
-            except stripe.InvalidRequestError as error:
-                # Used once without a customer, or detached: Stripe never reuses it.
-                raise InvalidToken("The payment method cannot be saved.") from error
             except stripe.StripeError as error:
-                raise _gateway_error(error) from None
+                # Used once without a customer, or detached: `payment_method_unexpected_state`
+                # (Stripe never reuses it: the card must be added again).
+                raise _card_refusal(error, missing="Unknown payment method.") from None
         return TokenizedCard(
             token=f"{customer}/{method['id']}",
             brand=BRANDS.get(str(card.get("brand")), "unknown"),
@@ -243,7 +251,30 @@ class StripeGateway:
             )
         except stripe.StripeError as error:
             return _final_result(error, key=key)
-        return refund_result(refund.to_dict())
+        return refund_result(refund.to_dict(), accepted=True)
+
+    def cancel_charge(
+        self, *, gateway_reference: str, idempotency_key: str, timeout: float
+    ) -> GatewayResult:
+        if not gateway_reference.startswith("pi_"):
+            raise GatewayError("Stripe: no PaymentIntent to cancel.")
+        try:
+            intent = self._client.v1.payment_intents.cancel(
+                gateway_reference,
+                params={"cancellation_reason": "abandoned"},
+                options={"idempotency_key": f"cancel-{idempotency_key}"},
+            )
+        except stripe.InvalidRequestError as error:
+            if error.code != UNEXPECTED_STATE:
+                raise _gateway_error(error, key=idempotency_key) from None
+            # Succeeded (or already canceled) meanwhile: what it is now is the answer.
+            try:
+                intent = self._client.v1.payment_intents.retrieve(gateway_reference)
+            except stripe.StripeError as retrieve_error:
+                raise _gateway_error(retrieve_error, key=idempotency_key) from None
+        except stripe.StripeError as error:
+            raise _gateway_error(error, key=idempotency_key) from None
+        return intent_result(intent.to_dict())
 
     def lookup_charge(self, **lookup: Unpack[ChargeLookup]) -> GatewayResult:
         reference, key = lookup["gateway_reference"], lookup["idempotency_key"]
@@ -290,21 +321,46 @@ class StripeGateway:
         return parse_event(headers=headers, raw_body=raw_body, secret=self.webhook_secret)
 
 
+def _final_code(error: stripe.StripeError) -> str | None:
+    """The code of an error that is final (402, 400/404, 401, 403); None when the outcome is
+    unknown: IdempotencyError, RateLimitError (429), APIError (409, 5xx), APIConnectionError."""
+    body = _error_body(error)
+    if isinstance(error, stripe.CardError):
+        return decline_code(body)
+    if isinstance(error, stripe.InvalidRequestError):
+        if body.get("code"):
+            return str(body["code"])
+        if RAW_CARD_DATA_MESSAGE in str(body.get("message") or ""):
+            return RAW_CARD_DATA_NOT_ALLOWED
+        return "invalid_request"
+    if isinstance(error, stripe.AuthenticationError):
+        return "gateway_authentication_failed"
+    if isinstance(error, stripe.PermissionError):
+        return "gateway_permission_denied"
+    return None
+
+
 def _final_result(error: stripe.StripeError, *, key: str) -> GatewayResult:
     """A charge or refund Stripe refused: final (a failed result) or unknown (GatewayError)."""
-    body = _error_body(error)
-    intent = body.get("payment_intent")
+    code = _final_code(error)
+    if code is None:
+        raise _gateway_error(error, key=key) from None
+    intent = _error_body(error).get("payment_intent")
     reference = object_id(intent) if isinstance(intent, dict) else ""
-    if isinstance(error, stripe.CardError):
-        return GatewayResult(False, reference, decline_code(body))
-    if isinstance(error, stripe.InvalidRequestError):
-        return GatewayResult(False, reference, str(body.get("code") or "invalid_request"))
-    if isinstance(error, stripe.AuthenticationError):
-        return GatewayResult(False, reference, "gateway_authentication_failed")
-    if isinstance(error, stripe.PermissionError):
-        return GatewayResult(False, reference, "gateway_permission_denied")
-    # IdempotencyError, RateLimitError, APIError (409, 5xx), APIConnectionError, …
-    raise _gateway_error(error, key=key) from None
+    return GatewayResult(False, reference, code)
+
+
+def _card_refusal(
+    error: stripe.StripeError, *, missing: str = ""
+) -> CardRefused | InvalidToken | GatewayError:
+    """Saving a card failed: refused for good (CardRefused with the code), an unknown payment
+    method (InvalidToken, when `missing` says what is missing), or unknown (GatewayError)."""
+    code = _final_code(error)
+    if code is None:
+        return _gateway_error(error)
+    if missing and code == "resource_missing":
+        return InvalidToken(missing)
+    return CardRefused(code)
 
 
 def _error_body(error: stripe.StripeError) -> dict[str, Any]:
@@ -316,19 +372,19 @@ def _error_body(error: stripe.StripeError) -> dict[str, Any]:
 def _read(
     what: str, fetch: Callable[[], stripe.StripeObject | dict[str, Any] | None]
 ) -> dict[str, Any]:
-    """A lookup's read: what Stripe has now. Not found (404, or no search result) means not
-    created yet, or not searchable yet; any other error says nothing about the payment: both
-    are GatewayErrors."""
+    """A lookup's read: what Stripe has now. Not found (404 `resource_missing`, or no search or
+    list result: not created yet, or not searchable yet) is GatewayNotFound; any other error
+    says nothing about the payment: a plain GatewayError."""
     try:
         found = fetch()
     except stripe.InvalidRequestError as error:
         if error.code == "resource_missing":
-            raise GatewayError(f"Stripe: the {what} is {NOT_CREATED}.") from None
+            raise GatewayNotFound(f"Stripe: the {what} is {NOT_CREATED}.") from None
         raise _gateway_error(error) from None
     except stripe.StripeError as error:
         raise _gateway_error(error) from None
     if found is None:
-        raise GatewayError(f"Stripe: the {what} is {NOT_CREATED} (or not searchable yet).")
+        raise GatewayNotFound(f"Stripe: the {what} is {NOT_CREATED} (or not searchable yet).")
     return found.to_dict() if isinstance(found, stripe.StripeObject) else found
 
 

@@ -104,11 +104,15 @@ def intent_result(intent: Mapping[str, Any]) -> GatewayResult:
     raise GatewayError(f"Stripe: the PaymentIntent is {status}; the outcome is not known yet.")
 
 
-def refund_result(refund: Mapping[str, Any]) -> GatewayResult:
-    """A Refund's state as our outcome: pending (or requires_action) is not decided."""
+def refund_result(refund: Mapping[str, Any], *, accepted: bool = False) -> GatewayResult:
+    """A Refund's state as our outcome. `pending` (or `requires_action`) is not decided: the
+    answer to the create call (`accepted`) says so (`pending=True` with the `re_…`, settled
+    later by a webhook or a lookup); a lookup of it cannot tell yet (GatewayError)."""
     status, reference = refund.get("status"), object_id(refund)
     if status == "succeeded":
         return GatewayResult(succeeded=True, gateway_reference=reference, **money(refund))
     if status in ("failed", "canceled"):
         return GatewayResult(False, reference, refund_failure_code(refund), **money(refund))
+    if accepted and reference and status in ("pending", "requires_action"):
+        return GatewayResult(False, reference, pending=True, **money(refund))
     raise GatewayError(f"Stripe: the refund is {status}; the outcome is not known yet.")

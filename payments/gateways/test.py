@@ -16,7 +16,8 @@ customer present answers `requires_action` (reference `pi_test_<key>`, client se
 `pi_test_<key>_secret_test`) and the payment stays pending; without the customer it fails
 `authentication_required`. The customer "authenticates" by the confirm step: a signed test
 webhook `payment.succeeded` for that payment, `confirm_webhook_body(payment_id, reference)`
-signed with `sign()`. Looking the charge up meanwhile still says `requires_action`.
+signed with `sign()`. Looking the charge up meanwhile still says `requires_action`; canceling it
+(`cancel_charge`, the customer gave up or pays with another card) answers failed `canceled`.
 
 Webhooks are signed `X-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with
 `PAYMENT_WEBHOOK_SECRET`, accepted for five minutes. Body:
@@ -189,6 +190,15 @@ class TestGateway:
             amount_cents=request["amount_cents"],
             currency=request["currency"],
         )
+
+    def cancel_charge(
+        self, *, gateway_reference: str, idempotency_key: str, timeout: float
+    ) -> GatewayResult:
+        """A charge waiting for authentication (`pi_test_…`) is canceled. Any other charge was
+        decided when it was made, and without its card this gateway cannot tell how: unknown."""
+        if gateway_reference == f"pi_test_{idempotency_key}":
+            return GatewayResult(False, gateway_reference, "canceled")
+        raise GatewayError("The test gateway has no charge waiting for the customer here.")
 
     def lookup_charge(self, **lookup: Unpack[ChargeLookup]) -> GatewayResult:
         """The charge as it stands now: computed from the token like `charge` (the slow card

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .charges import (
     payment_charge_begin,
+    payment_charge_cancel,
     payment_charge_execute,
     payment_charge_lookup,
 )
@@ -40,6 +41,7 @@ from .webhooks import webhook_event_handle
 __all__ = [
     "payment_captured_cents",
     "payment_charge_begin",
+    "payment_charge_cancel",
     "payment_charge_execute",
     "payment_charge_lookup",
     "payment_method_create",

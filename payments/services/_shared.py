@@ -11,9 +11,9 @@ from django.db import IntegrityError
 
 from accounts.models import User
 
-from ..exceptions import PaymentGatewayError, PaymentMethodNotFound
+from ..exceptions import PaymentGatewayError, PaymentMethodNotFound, PaymentNotAtGateway
 from ..gateways import get_gateway
-from ..gateways.base import Gateway, GatewayError, GatewayResult
+from ..gateways.base import Gateway, GatewayError, GatewayNotFound, GatewayResult
 from ..models import Payment, PaymentMethod
 
 # The package's one logger name (what its log lines said before it was split in modules).
@@ -67,7 +67,8 @@ def _ask_gateway(
     """Ask the payment's own gateway (`call` makes the request) and log what it said.
 
     An unknown outcome (`GatewayError`), or an answer about another amount or currency than the
-    payment's, is `PaymentGatewayError`: the payment stays pending."""
+    payment's, is `PaymentGatewayError`: the payment stays pending. A lookup that found nothing
+    at the gateway (`GatewayNotFound`) is the distinct `PaymentNotAtGateway`."""
     gateway = get_gateway(payment.gateway)
     extra = {
         "payment_id": str(payment.pk),
@@ -78,6 +79,9 @@ def _ask_gateway(
     }
     try:
         result = call(gateway)
+    except GatewayNotFound as error:
+        logger.warning("payment not found at the gateway: %s", error, extra=extra)
+        raise PaymentNotAtGateway from error
     except GatewayError as error:
         logger.warning("payment gateway error: %s", error, extra=extra)
         raise PaymentGatewayError from error
@@ -94,6 +98,7 @@ def _ask_gateway(
             "succeeded": result.succeeded,
             "failure_code": result.failure_code,
             "requires_action": result.requires_action,
+            "pending": result.pending,
         },
     )
     return result

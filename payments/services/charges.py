@@ -1,8 +1,9 @@
 """Charges: begin (a pending row), execute (the gateway, no transaction), look up (the
-gateway's current state, never by charging again)."""
+gateway's current state, never by charging again), cancel one that waits for the customer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from django.conf import settings
@@ -12,7 +13,12 @@ from django.utils import timezone
 from accounts.models import User
 
 from ..cards import is_expired
-from ..exceptions import PaymentDeclined, PaymentInProgress, PaymentMethodUnusable
+from ..exceptions import (
+    PaymentDeclined,
+    PaymentGatewayError,
+    PaymentInProgress,
+    PaymentMethodUnusable,
+)
 from ..gateways.base import GatewayResult
 from ..models import Payment
 from ._shared import (
@@ -22,7 +28,9 @@ from ._shared import (
     _own_method,
     _recorded_result,
     _timeout,
+    logger,
 )
+from .settle import payment_settle
 
 ONE_PENDING_CHARGE = "payments_payment_one_pending_charge_per_order"
 
@@ -117,3 +125,38 @@ def payment_charge_lookup(*, payment: Payment) -> GatewayResult:
         ),
         action="lookup_charge",
     )
+
+
+def payment_charge_cancel(*, payment_id: UUID, failure_code: str = "canceled") -> Payment:
+    """Cancel a pending charge that waits for the customer to authenticate (3-D Secure), so it
+    can never be completed afterwards; returns the payment as settled.
+
+    Call it outside any transaction (it asks the gateway). The gateway cancels it → settled
+    failed `canceled`; it had succeeded meanwhile (cannot be canceled) → settled succeeded.
+    Either outcome is published (`payment.failed` / `payment.succeeded`, as a webhook would).
+    `failure_code` is what a cancel is recorded as (reconciliation: `authentication_abandoned`).
+    A payment already settled is returned as it is. A pending charge the gateway never answered
+    for (no reference: still in flight) is `PaymentInProgress`; an unknown outcome is
+    `PaymentGatewayError` (the charge stays pending)."""
+    payment = Payment.objects.get(pk=payment_id, kind=Payment.Kind.CHARGE)
+    if not payment.is_pending:
+        return payment
+    if not payment.gateway_reference:
+        raise PaymentInProgress
+    reference = payment.gateway_reference
+    result = _ask_gateway(
+        payment,
+        lambda gateway: gateway.cancel_charge(
+            gateway_reference=reference, idempotency_key=str(payment.pk), timeout=_timeout()
+        ),
+        action="cancel_charge",
+    )
+    if result.requires_action or result.pending:
+        logger.warning(
+            "the gateway neither canceled the charge nor settled it",
+            extra={"payment_id": str(payment.pk)},
+        )
+        raise PaymentGatewayError
+    if not result.succeeded and result.failure_code == "canceled":
+        result = replace(result, failure_code=failure_code)
+    return payment_settle(payment_id=payment.pk, result=result, publish=True)

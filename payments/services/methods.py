@@ -135,6 +135,8 @@ def payment_method_create(
 def payment_method_from_setup(*, gateway_name: str, customer_id: str, token: str) -> None:
     """A card confirmed through a setup intent, as the gateway's webhook tells it: stored for
     the customer's user, unless it is already (the browser posted it first: nothing changes).
+    A new gateway method for a card the user already has (same fingerprint) is detached at the
+    gateway once stored nothing, as the API does for a duplicate.
 
     Unknown customers and refused or unknown cards are logged and dropped; an unknown outcome
     is `PaymentGatewayError` (the gateway sends the webhook again)."""
@@ -155,7 +157,7 @@ def payment_method_from_setup(*, gateway_name: str, customer_id: str, token: str
         return
     except GatewayError as error:
         raise PaymentGatewayError(UNREACHABLE) from error
-    _payment_method_save(
+    saved = _payment_method_save(
         user=owner.user,
         gateway=gateway_name,
         tokenized=tokenized,
@@ -164,6 +166,9 @@ def payment_method_from_setup(*, gateway_name: str, customer_id: str, token: str
         is_default=False,
         on_duplicate="existing",
     )
+    if saved.gateway_token != tokenized.token:
+        logger.info("a card saved twice through setup intents; the new one detached", extra=extra)
+        transaction.on_commit(lambda: _detach(gateway_name, tokenized.token))
 
 
 def _token_fingerprint(gateway: Gateway, tokenized: TokenizedCard) -> str:

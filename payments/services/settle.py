@@ -34,8 +34,10 @@ REFUND_FAILED_EMAIL = "refund_failed"
 @transaction.atomic
 def payment_settle(*, payment_id: UUID, result: GatewayResult, publish: bool = False) -> Payment:
     """pending → succeeded | failed, or still pending while the customer must authenticate
-    (`result.requires_action`: the client secret is kept for their browser). Idempotent: the
-    same outcome again changes nothing.
+    (`result.requires_action`: the client secret is kept for their browser) or while the
+    gateway has accepted a refund without deciding it (`result.pending`: its reference is kept,
+    so a webhook or a lookup by that id settles it). Idempotent: the same outcome again changes
+    nothing.
 
     `publish=True` (webhooks, reconciliation) tells subscribers after commit; the synchronous
     pay and refund flows use the return value instead. A late outcome (see the module) is always
@@ -45,6 +47,8 @@ def payment_settle(*, payment_id: UUID, result: GatewayResult, publish: bool = F
         return _settled_again(payment, result)
     if result.requires_action:
         return _awaiting_authentication(payment, result)
+    if result.pending:
+        return _accepted_undecided(payment, result)
     payment.status = Payment.Status.SUCCEEDED if result.succeeded else Payment.Status.FAILED
     payment.failure_code = "" if result.succeeded else result.failure_code or _default_code(payment)
     payment.gateway_reference = result.gateway_reference or payment.gateway_reference
@@ -82,6 +86,16 @@ def _awaiting_authentication(payment: Payment, result: GatewayResult) -> Payment
     return payment
 
 
+def _accepted_undecided(payment: Payment, result: GatewayResult) -> Payment:
+    """A refund the gateway accepted but has not decided (Stripe `pending`) stays pending, with
+    the gateway's reference to look it up by."""
+    if result.gateway_reference and result.gateway_reference != payment.gateway_reference:
+        payment.gateway_reference = result.gateway_reference
+        payment.save(update_fields=["gateway_reference", "updated_at"])
+    logger.info("the gateway has not decided yet", extra={"payment_id": str(payment.pk)})
+    return payment
+
+
 def _event_name(payment: Payment) -> events.EventName:
     if payment.status == Payment.Status.FAILED:
         return "payment.failed"
@@ -94,7 +108,8 @@ def _settled_again(payment: Payment, result: GatewayResult) -> Payment:
     extra = {"payment_id": str(payment.pk), "status": payment.status, "kind": payment.kind}
     charge, refund = Payment.Kind.CHARGE, Payment.Kind.REFUND
     failed, succeeded = Payment.Status.FAILED, Payment.Status.SUCCEEDED
-    if result.requires_action or payment.status == (succeeded if result.succeeded else failed):
+    undecided = result.requires_action or result.pending
+    if undecided or payment.status == (succeeded if result.succeeded else failed):
         return payment
     if payment.kind == charge and payment.status == failed and result.succeeded:
         logger.warning(

@@ -6,20 +6,27 @@ mismatch, an unknown or malformed payment id, or an event that does not fit the 
 logged and acknowledged (200): an error answer would only make the gateway send it for days.
 
 Events about the gateway's own objects name our charge by its PaymentIntent: a refund made in
-the dashboard (recorded as a refund), a dispute opened or closed (recorded, published). A card
-saved through a setup intent is stored for its customer's user.
+the dashboard (recorded as a refund), a dispute opened or closed (recorded, published). When no
+charge of ours is known by that PaymentIntent yet (its create call never answered: pending, or
+failed `not_created`), or the charge is not settled succeeded here, the charge is looked up at
+the gateway first (outside any transaction) and settled; only if that lookup cannot tell is the
+event refused (409, the gateway sends it again). A refund failure without our payment id (a
+dashboard refund recorded before) is matched by the refund's own id. A card saved through a
+setup intent is stored for its customer's user.
 """
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import events
-from ..exceptions import WebhookRetryLater
+from ..exceptions import PaymentGatewayError, PaymentNotAtGateway, WebhookRetryLater
 from ..gateways.base import EventType, GatewayEvent, GatewayResult
 from ..models import Dispute, Payment, WebhookEvent
 from ._shared import _disagrees, logger
+from .charges import payment_charge_lookup
 from .methods import payment_method_from_setup
 from .refunds import payment_refund_external_record
 from .settle import payment_settle
@@ -28,6 +35,12 @@ CHARGE_EVENTS: frozenset[EventType] = frozenset(
     {"payment.succeeded", "payment.failed", "payment.requires_action"}
 )
 REFUND_EVENTS: frozenset[EventType] = frozenset({"payment.refunded", "refund.failed"})
+GATEWAY_OBJECT_EVENTS: frozenset[EventType] = frozenset(
+    {"refund.external", "dispute.created", "dispute.closed"}
+)
+# How many of our charges without a gateway reference are looked up to find the one a dashboard
+# refund or dispute is about (such charges are rare: a create call that never answered).
+UNREFERENCED_CANDIDATES = 10
 
 
 def webhook_event_handle(*, gateway: str, event: GatewayEvent) -> bool:
@@ -36,9 +49,15 @@ def webhook_event_handle(*, gateway: str, event: GatewayEvent) -> bool:
     The event row is inserted in the transaction that applies it, under its unique constraint:
     a replay, even a concurrent one, fails that insert and does nothing else. A saved card asks
     the gateway first (outside any transaction); if the gateway does not answer, the event is
-    not recorded (`PaymentGatewayError`) and the gateway sends it again."""
+    not recorded (`PaymentGatewayError`) and the gateway sends it again; so does a dashboard
+    refund or dispute of a charge not settled succeeded here, first looked up at the gateway
+    (`WebhookRetryLater` when that cannot tell)."""
+    if event.type in GATEWAY_OBJECT_EVENTS:
+        if _seen(gateway, event):
+            return False
+        _settle_its_charge_first(gateway, event)
     if event.type == "setup.succeeded":
-        if WebhookEvent.objects.filter(gateway=gateway, event_id=event.event_id).exists():
+        if _seen(gateway, event):
             return False
         if event.customer and event.gateway_reference:
             payment_method_from_setup(
@@ -51,11 +70,15 @@ def webhook_event_handle(*, gateway: str, event: GatewayEvent) -> bool:
     with transaction.atomic():
         if not _record(gateway, event):
             return False
-        if event.type in ("refund.external", "dispute.created", "dispute.closed"):
+        if event.type in GATEWAY_OBJECT_EVENTS:
             _gateway_object_event(gateway, event)
         elif event.type != "ignored":
             _payment_event(gateway, event)
     return True
+
+
+def _seen(gateway: str, event: GatewayEvent) -> bool:
+    return WebhookEvent.objects.filter(gateway=gateway, event_id=event.event_id).exists()
 
 
 def _about(event: GatewayEvent) -> dict[str, str]:
@@ -86,15 +109,11 @@ def _record(gateway: str, event: GatewayEvent) -> bool:
 
 def _payment_event(gateway: str, event: GatewayEvent) -> None:
     extra = _about(event)
-    if event.payment_id is None:
+    payment = _payment_of(gateway, event)
+    if payment is None and event.payment_id is None:
         logger.warning("webhook without a payment id of ours", extra=extra)
         return
-    extra["payment_id"] = str(event.payment_id)
-    payment = (
-        Payment.objects.select_related("parent")
-        .filter(pk=event.payment_id, gateway=gateway)
-        .first()
-    )
+    extra["payment_id"] = str(payment.pk if payment is not None else event.payment_id)
     if payment is None:
         logger.warning("webhook for an unknown payment", extra=extra)
         return
@@ -124,6 +143,19 @@ def _payment_event(gateway: str, event: GatewayEvent) -> None:
     payment_settle(payment_id=payment.pk, result=result, publish=True)
 
 
+def _payment_of(gateway: str, event: GatewayEvent) -> Payment | None:
+    """The payment an event names by our id; a refund failure without it (a dashboard refund
+    recorded earlier) by the refund's own id."""
+    payments = Payment.objects.select_related("parent").filter(gateway=gateway)
+    if event.payment_id is not None:
+        return payments.filter(pk=event.payment_id).first()
+    if event.type == "refund.failed" and event.gateway_reference:
+        return payments.filter(
+            kind=Payment.Kind.REFUND, gateway_reference=event.gateway_reference
+        ).first()
+    return None
+
+
 def _other_money(payment: Payment, event: GatewayEvent) -> bool:
     """Whether the event's amount, currency, PaymentIntent (or refund id) are not the
     payment's, where both sides know them."""
@@ -141,6 +173,51 @@ def _other_money(payment: Payment, event: GatewayEvent) -> bool:
         and payment.gateway_reference
         and own != payment.gateway_reference
     )
+
+
+def _settle_its_charge_first(gateway: str, event: GatewayEvent) -> None:
+    """Before a dashboard refund or a dispute is applied (no transaction held: this asks the
+    gateway): if its charge is not settled succeeded here, look the charge up and settle it (a
+    late success is published). The charge is the one with the event's PaymentIntent, else one
+    of ours whose create call never answered (pending, or failed `not_created`), found by our
+    payment id in the gateway's metadata. `WebhookRetryLater` when a lookup could not tell."""
+    if not event.payment_intent:
+        return
+    charges = Payment.objects.filter(gateway=gateway, kind=Payment.Kind.CHARGE)
+    charge = charges.filter(gateway_reference=event.payment_intent).first()
+    if charge is not None and charge.status == Payment.Status.SUCCEEDED:
+        return
+    candidates = (
+        [charge]
+        if charge is not None
+        else list(
+            charges.filter(gateway_reference="")
+            .filter(
+                Q(status=Payment.Status.PENDING)
+                | Q(status=Payment.Status.FAILED, failure_code="not_created")
+            )
+            .order_by("-created_at")[:UNREFERENCED_CANDIDATES]
+        )
+    )
+    unknown = False
+    for candidate in candidates:
+        try:
+            result = payment_charge_lookup(payment=candidate)
+        except PaymentNotAtGateway:
+            continue
+        except PaymentGatewayError:
+            unknown = True
+            continue
+        if result.gateway_reference == event.payment_intent:
+            logger.warning(
+                "a gateway event about a charge not settled here; settling it from the gateway",
+                extra={**_about(event), "payment_id": str(candidate.pk)},
+            )
+            payment_settle(payment_id=candidate.pk, result=result, publish=True)
+            return
+    if unknown:
+        logger.warning("gateway event before its charge could be looked up", extra=_about(event))
+        raise WebhookRetryLater
 
 
 def _gateway_object_event(gateway: str, event: GatewayEvent) -> None:

@@ -269,6 +269,15 @@ def refund(status: str = "succeeded", **fields: Any) -> dict[str, Any]:
     }
 
 
+REFUND_NEXT_ACTION = {
+    "type": "display_details",
+    "display_details": {
+        "email_sent": {"email_sent_at": CREATED + 3600, "email_sent_to": "ada@example.com"},
+        "expires_at": CREATED + 3600 + 45 * 86_400,
+    },
+}
+
+
 def dashboard_refund(status: str = "succeeded") -> dict[str, Any]:
     """A refund made in the Stripe dashboard: none of our metadata."""
     return refund(status, id=DASHBOARD_REFUND_ID, amount=1000, metadata={}, reason=None)
@@ -497,6 +506,46 @@ NOT_ATTACHED = error(
     "The payment method you provided is not attached to a customer so detachment is impossible.",
     code="payment_method_unexpected_state",
 )
+
+
+RAW_CARD_DATA = error(
+    400,
+    "invalid_request_error",
+    "Sending credit card numbers directly to the Stripe API is generally unsafe. To continue "
+    "processing use Stripe.js, the Stripe mobile bindings, or Stripe Elements. For more "
+    "information, see https://dashboard.stripe.com/account/integration/settings. If you are "
+    "qualified to handle card data directly, see "
+    "https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis.",
+)
+EMAIL_INVALID = error(
+    400,
+    "invalid_request_error",
+    "Invalid email address: ada@example",
+    code="email_invalid",
+    param="email",
+)
+NO_SUCH_CUSTOMER = error(
+    400,
+    "invalid_request_error",
+    f"No such customer: '{CUSTOMER_ID}'",
+    code="resource_missing",
+    param="customer",
+)
+
+
+def cannot_cancel(status: str = "succeeded") -> tuple[int, dict[str, Any]]:
+    """400 from `POST /v1/payment_intents/:id/cancel` for an intent past waiting (Stripe sends
+    the intent along)."""
+    return error(
+        400,
+        "invalid_request_error",
+        f"You cannot cancel this PaymentIntent because it has a status of {status}. Only a "
+        "PaymentIntent with one of the following statuses may be canceled: "
+        "requires_payment_method, requires_capture, requires_confirmation, requires_action, "
+        "processing.",
+        code="payment_intent_unexpected_state",
+        payment_intent=payment_intent(status),
+    )
 
 
 def resource_missing(kind: str, object_id: str, param: str = "id") -> tuple[int, dict[str, Any]]:

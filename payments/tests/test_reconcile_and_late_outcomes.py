@@ -10,7 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from payments import services
-from payments.gateways.base import GatewayError, GatewayResult
+from payments.gateways.base import GatewayError, GatewayNotFound, GatewayResult
 from payments.gateways.test import TestGateway
 from payments.models import Payment
 
@@ -49,7 +49,11 @@ def reconcile():
 
 
 def not_found(self, **lookup):
-    raise GatewayError("not created at the gateway yet")
+    raise GatewayNotFound("not created at the gateway yet")
+
+
+def unknown(self, **lookup):
+    raise GatewayError("the gateway is unreachable")
 
 
 def test_reconcile_looks_the_charge_up(
@@ -90,6 +94,19 @@ def test_a_charge_the_gateway_never_created_waits_then_fails_not_created(
     payment.refresh_from_db()
     assert (payment.status, payment.failure_code) == ("failed", "not_created")
     assert published == [("payment.failed", payment.pk, payment.order_id)]
+
+
+def test_a_charge_the_gateway_cannot_tell_about_is_never_failed_as_not_created(
+    customer, make_method, monkeypatch, settings
+):
+    settings.PAYMENT_RECONCILE_NOT_FOUND_SECONDS = 600
+    monkeypatch.setattr(TestGateway, "lookup_charge", unknown)
+    payment = begin(customer, make_method(customer))
+    age(payment, hours=2)
+
+    assert reconcile() == 0
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == ("pending", "")
 
 
 def test_a_charge_the_gateway_answered_for_is_never_failed_as_not_created(

@@ -21,6 +21,7 @@ from payments.gateways.base import (
     CardDetails,
     CardRefused,
     GatewayError,
+    GatewayNotFound,
     GatewayResult,
     InvalidSignature,
     InvalidToken,
@@ -191,11 +192,14 @@ def test_attach_again_to_the_same_customer_is_a_no_op():
         (rec.METHOD_ID, {("get", METHOD): (200, rec.payment_method("cus_SomeoneElse0000"))}),
         (
             rec.METHOD_ID,
-            {("get", METHOD): (200, rec.payment_method()), ("post", ATTACH): rec.DETACHED_METHOD},
+            {
+                ("get", METHOD): (200, rec.payment_method()),
+                ("post", ATTACH): rec.resource_missing("PaymentMethod", rec.METHOD_ID),
+            },
         ),
         (TOKEN, {}),
     ],
-    ids=["unknown", "not-a-card", "another-customers", "used-and-detached", "not-a-pm-id"],
+    ids=["unknown", "not-a-card", "another-customers", "vanished", "not-a-pm-id"],
 )
 def test_attach_refuses_tokens_we_cannot_save(token, responses):
     stripe_, http = gateway(responses)
@@ -216,6 +220,100 @@ def test_attach_declined_and_unreachable():
     down, _ = gateway({("get", METHOD): rec.API_ERROR})
     with pytest.raises(GatewayError):
         down.attach(token=rec.METHOD_ID, customer=rec.CUSTOMER_ID)
+
+
+ATTACH_CALL = ("post", ATTACH)
+SAVING = {
+    "customer": (
+        ("post", "/v1/customers"),
+        lambda stripe_: stripe_.customer_create(email="ada@example.com", user_id=rec.USER_ID),
+    ),
+    "setup-intent": (
+        ("post", "/v1/setup_intents"),
+        lambda stripe_: stripe_.setup_intent_create(customer=rec.CUSTOMER_ID),
+    ),
+    "tokenize": (
+        ("post", "/v1/payment_methods"),
+        lambda stripe_: stripe_.tokenize(CARD, customer=rec.CUSTOMER_ID),
+    ),
+    "attach-read": (
+        ("get", METHOD),
+        lambda stripe_: stripe_.attach(token=rec.METHOD_ID, customer=rec.CUSTOMER_ID),
+    ),
+    "attach": (
+        ATTACH_CALL,
+        lambda stripe_: stripe_.attach(token=rec.METHOD_ID, customer=rec.CUSTOMER_ID),
+    ),
+}
+FINAL_SAVING_ERRORS = {
+    "bad-key": (rec.BAD_API_KEY, "gateway_authentication_failed"),
+    "permission": (rec.PERMISSION_DENIED, "gateway_permission_denied"),
+    "invalid": (rec.EMAIL_INVALID, "email_invalid"),
+    "no-code": (
+        rec.error(400, "invalid_request_error", "Invalid request."),
+        "invalid_request",
+    ),
+}
+
+
+def saving(step, answer):
+    """A gateway whose answer to one step of saving a card is `answer` (the others succeed)."""
+    call, act = SAVING[step]
+    responses = {
+        ("get", METHOD): (200, rec.payment_method()),
+        ATTACH_CALL: (200, rec.payment_method(rec.CUSTOMER_ID)),
+        call: answer,
+    }
+    stripe_, http = gateway(responses)
+    return (lambda: act(stripe_)), http
+
+
+@pytest.mark.parametrize("error", FINAL_SAVING_ERRORS.values(), ids=FINAL_SAVING_ERRORS.keys())
+@pytest.mark.parametrize("step", SAVING.keys())
+def test_stripes_final_errors_while_saving_a_card_refuse_it_with_their_code(step, error):
+    answer, code = error
+    act, http = saving(step, answer)
+    with pytest.raises(CardRefused) as refused:
+        act()
+    assert refused.value.code == code
+    assert len(http.requests) <= 2  # nothing retried
+
+
+@pytest.mark.parametrize(
+    ("step", "answer", "code"),
+    [
+        # The account may not send card numbers from its server (test mode without the option).
+        ("tokenize", rec.RAW_CARD_DATA, "raw_card_data_not_allowed"),
+        ("setup-intent", rec.NO_SUCH_CUSTOMER, "resource_missing"),
+        # Used once without a customer, or detached: Stripe never reuses it; add it again.
+        ("attach", rec.DETACHED_METHOD, "payment_method_unexpected_state"),
+    ],
+)
+def test_stripes_refusals_while_saving_a_card_keep_their_code(step, answer, code):
+    act, _ = saving(step, answer)
+    with pytest.raises(CardRefused) as refused:
+        act()
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("answer", "attempts"),
+    [
+        (rec.API_ERROR, 3),
+        (rec.IDEMPOTENCY_IN_USE, 3),
+        (rec.RATE_LIMITED, 1),
+        (stripe.APIConnectionError("Read timed out.", should_retry=True), 3),
+    ],
+    ids=["api-error-500", "idempotency-409", "rate-limit-429", "timeout"],
+)
+@pytest.mark.parametrize("step", SAVING.keys())
+def test_unknown_outcomes_while_saving_a_card_are_gateway_errors(step, answer, attempts):
+    act, http = saving(step, answer)
+    with pytest.raises(GatewayError):
+        act()
+    call = SAVING[step][0]
+    # Stripe's client retries 5xx, 409 and timeouts twice; each is still unknown.
+    assert sum((r["method"], r["path"]) == call for r in http.requests) == attempts
 
 
 @pytest.mark.parametrize(
@@ -450,8 +548,23 @@ def test_a_refund_that_failed(answer, code):
     assert (result.succeeded, result.failure_code) == (False, code)
 
 
-@pytest.mark.parametrize("answer", [(200, rec.refund("pending")), rec.API_ERROR, rec.RATE_LIMITED])
-def test_a_refund_not_decided_yet_is_a_gateway_error(answer):
+@pytest.mark.parametrize(
+    "answer",
+    [rec.refund("pending"), rec.refund("requires_action", next_action=rec.REFUND_NEXT_ACTION)],
+    ids=["pending", "requires-action"],
+)
+def test_a_refund_stripe_accepted_but_has_not_decided_is_pending_with_its_reference(answer):
+    stripe_, _ = gateway({("post", "/v1/refunds"): (200, answer)})
+
+    result = refund(stripe_)
+
+    assert result == GatewayResult(
+        False, rec.REFUND_ID, None, pending=True, amount_cents=700, currency="USD"
+    )
+
+
+@pytest.mark.parametrize("answer", [rec.API_ERROR, rec.RATE_LIMITED, rec.IDEMPOTENCY_IN_USE])
+def test_a_refund_whose_answer_is_unknown_is_a_gateway_error(answer):
     stripe_, _ = gateway({("post", "/v1/refunds"): answer})
     with pytest.raises(GatewayError):
         refund(stripe_)
@@ -512,16 +625,42 @@ def test_lookup_a_charge_whose_create_call_never_answered_searches_the_metadata(
     [
         ("", {("get", SEARCH): (200, rec.search_result([], SEARCH))}),
         (rec.INTENT_ID, {("get", INTENT): rec.resource_missing("payment_intent", rec.INTENT_ID)}),
-        (rec.INTENT_ID, {("get", INTENT): (200, rec.payment_intent("processing"))}),
-        (rec.INTENT_ID, {("get", INTENT): rec.BAD_API_KEY}),  # reading failed: says nothing
-        ("", {("get", SEARCH): rec.API_ERROR}),
     ],
-    ids=["not-found-by-search", "not-found-by-id", "processing", "bad-key", "down"],
+    ids=["empty-search", "404-by-id"],
 )
-def test_a_charge_lookup_that_cannot_tell_is_a_gateway_error(reference, responses):
+def test_a_charge_stripe_does_not_have_is_not_found(reference, responses):
     stripe_, http = gateway(responses)
-    with pytest.raises(GatewayError):
+    with pytest.raises(GatewayNotFound):
         lookup_charge(stripe_, reference=reference)
+    assert all(request["method"] == "get" for request in http.requests)
+
+
+@pytest.mark.parametrize("reference", ["", rec.INTENT_ID], ids=["search", "by-id"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, rec.payment_intent("processing")),
+        rec.API_ERROR,
+        rec.RATE_LIMITED,
+        rec.BAD_API_KEY,  # reading failed: says nothing about the charge
+        rec.PERMISSION_DENIED,
+        stripe.APIConnectionError("Read timed out.", should_retry=True),
+    ],
+    ids=["processing", "500", "429", "401", "403", "timeout"],
+)
+def test_a_charge_lookup_that_cannot_tell_is_a_gateway_error_not_a_not_found(reference, answer):
+    if reference:
+        responses = {("get", INTENT): answer}
+    elif isinstance(answer, tuple) and answer[0] == 200:
+        responses = {("get", SEARCH): (200, rec.search_result([answer[1]], SEARCH))}
+    else:
+        responses = {("get", SEARCH): answer}
+    stripe_, http = gateway(responses)
+
+    with pytest.raises(GatewayError) as raised:
+        lookup_charge(stripe_, reference=reference)
+
+    assert not isinstance(raised.value, GatewayNotFound)
     assert all(request["method"] == "get" for request in http.requests)
 
 
@@ -553,38 +692,123 @@ def test_lookup_a_refund_by_its_metadata_among_the_charges_refunds():
     assert http.requests[0]["params"]["payment_intent"] == [rec.INTENT_ID]
 
 
+REFUND = f"/v1/refunds/{rec.REFUND_ID}"
+
+
+@pytest.mark.parametrize(
+    ("reference", "responses"),
+    [
+        ("", {("get", "/v1/refunds"): (200, rec.list_of([], "/v1/refunds"))}),
+        (
+            "",
+            {("get", "/v1/refunds"): (200, rec.list_of([rec.dashboard_refund()], "/v1/refunds"))},
+        ),
+        (rec.REFUND_ID, {("get", REFUND): rec.resource_missing("refund", rec.REFUND_ID)}),
+    ],
+    ids=["empty-list", "not-among-the-charges-refunds", "404-by-id"],
+)
+def test_a_refund_stripe_does_not_have_is_not_found(reference, responses):
+    stripe_, _ = gateway(responses)
+    with pytest.raises(GatewayNotFound):
+        lookup_refund(stripe_, reference=reference)
+
+
 @pytest.mark.parametrize(
     ("reference", "charge_reference", "responses"),
     [
-        (
-            "",
-            rec.INTENT_ID,
-            {("get", "/v1/refunds"): (200, rec.list_of([rec.dashboard_refund()], "/v1/refunds"))},
-        ),
         ("", "", {}),
+        (rec.REFUND_ID, rec.INTENT_ID, {("get", REFUND): (200, rec.refund("pending"))}),
         (
             rec.REFUND_ID,
             rec.INTENT_ID,
-            {("get", f"/v1/refunds/{rec.REFUND_ID}"): (200, rec.refund("pending"))},
+            {("get", REFUND): (200, rec.refund("requires_action"))},
         ),
-        (
-            rec.REFUND_ID,
-            rec.INTENT_ID,
-            {
-                ("get", f"/v1/refunds/{rec.REFUND_ID}"): rec.resource_missing(
-                    "refund", rec.REFUND_ID
-                )
-            },
-        ),
+        (rec.REFUND_ID, rec.INTENT_ID, {("get", REFUND): rec.API_ERROR}),
+        ("", rec.INTENT_ID, {("get", "/v1/refunds"): rec.RATE_LIMITED}),
+        (rec.REFUND_ID, rec.INTENT_ID, {("get", REFUND): rec.BAD_API_KEY}),
     ],
-    ids=["not-found", "unknown-charge", "pending", "missing"],
+    ids=["unknown-charge", "pending", "requires-action", "500", "429", "401"],
 )
-def test_a_refund_lookup_that_cannot_tell_is_a_gateway_error(
+def test_a_refund_lookup_that_cannot_tell_is_a_gateway_error_not_a_not_found(
     reference, charge_reference, responses
 ):
     stripe_, _ = gateway(responses)
-    with pytest.raises(GatewayError):
+    with pytest.raises(GatewayError) as raised:
         lookup_refund(stripe_, reference=reference, charge_reference=charge_reference)
+    assert not isinstance(raised.value, GatewayNotFound)
+
+
+# --- canceling a charge waiting for the customer ---------------------------------------------
+CANCEL = f"{INTENT}/cancel"
+
+
+def cancel(stripe_, reference=rec.INTENT_ID):
+    return stripe_.cancel_charge(gateway_reference=reference, idempotency_key=KEY, timeout=3)
+
+
+def test_cancel_a_charge_waiting_for_authentication():
+    stripe_, http = gateway({("post", CANCEL): (200, rec.payment_intent("canceled"))})
+
+    result = cancel(stripe_)
+
+    assert result == GatewayResult(
+        False, rec.INTENT_ID, "canceled", amount_cents=2500, currency="USD"
+    )
+    (sent,) = http.requests
+    assert sent["path"] == CANCEL
+    assert sent["headers"]["Idempotency-Key"] == f"cancel-{KEY}"
+    assert sent["params"]["cancellation_reason"] == ["abandoned"]
+
+
+@pytest.mark.parametrize(
+    ("status", "succeeded", "code"),
+    [("succeeded", True, None), ("canceled", False, "canceled")],
+)
+def test_a_charge_that_cannot_be_canceled_any_more_answers_its_state(status, succeeded, code):
+    # The customer authenticated meanwhile (or it was canceled already): Stripe says 400.
+    stripe_, http = gateway(
+        {
+            ("post", CANCEL): rec.cannot_cancel(status),
+            ("get", INTENT): (200, rec.payment_intent(status)),
+        }
+    )
+
+    result = cancel(stripe_)
+
+    assert (result.succeeded, result.failure_code, result.gateway_reference) == (
+        succeeded,
+        code,
+        rec.INTENT_ID,
+    )
+    assert [(r["method"], r["path"]) for r in http.requests] == [("post", CANCEL), ("get", INTENT)]
+
+
+@pytest.mark.parametrize(
+    ("reference", "responses"),
+    [
+        (rec.INTENT_ID, {("post", CANCEL): rec.API_ERROR}),
+        (rec.INTENT_ID, {("post", CANCEL): rec.RATE_LIMITED}),
+        (rec.INTENT_ID, {("post", CANCEL): rec.BAD_API_KEY}),
+        (rec.INTENT_ID, {("post", CANCEL): rec.resource_missing("payment_intent", rec.INTENT_ID)}),
+        (
+            rec.INTENT_ID,
+            {("post", CANCEL): rec.cannot_cancel("processing"), ("get", INTENT): rec.API_ERROR},
+        ),
+        (
+            rec.INTENT_ID,
+            {
+                ("post", CANCEL): rec.cannot_cancel("processing"),
+                ("get", INTENT): (200, rec.payment_intent("processing")),
+            },
+        ),
+        ("", {}),
+    ],
+    ids=["500", "429", "401", "404", "read-fails", "processing", "no-reference"],
+)
+def test_a_cancel_whose_outcome_is_unknown_is_a_gateway_error(reference, responses):
+    stripe_, _ = gateway(responses)
+    with pytest.raises(GatewayError):
+        cancel(stripe_, reference=reference)
 
 
 # --- webhooks ---------------------------------------------------------------------------------

@@ -131,6 +131,30 @@ def test_an_unknown_token_is_not_a_decision(gateway):
         charge(gateway, SUCCESS, token="tok_test.nope")
 
 
+def test_a_charge_waiting_for_authentication_can_be_canceled(gateway):
+    waiting = charge(gateway, SCA)
+
+    canceled = gateway.cancel_charge(
+        gateway_reference=waiting.gateway_reference, idempotency_key=KEY, timeout=10
+    )
+
+    assert (canceled.succeeded, canceled.requires_action, canceled.failure_code) == (
+        False,
+        False,
+        "canceled",
+    )
+    assert canceled.gateway_reference == waiting.gateway_reference
+
+
+@pytest.mark.parametrize(
+    "reference", [f"ch_test_{KEY}", "", f"pi_test_{uuid.UUID(int=7)}"], ids=str
+)
+def test_canceling_what_does_not_wait_for_the_customer_is_not_a_decision(gateway, reference):
+    # A decided charge (`ch_test_…`), no reference, another payment's intent: never "canceled".
+    with pytest.raises(GatewayError):
+        gateway.cancel_charge(gateway_reference=reference, idempotency_key=KEY, timeout=10)
+
+
 # --- lookups ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("number", "succeeded", "requires_action", "code"),
