@@ -3,11 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
-export PORT
-# The value a variable has for the app: the environment, else `.env` (as settings read them; an
-# empty value counts as unset). Usage: `$$($(ENV_VALUE) NAME)` in a recipe.
-ENV_VALUE := $(BIN)/python -c 'import os, sys, environ; environ.Env.read_env(".env"); print(os.environ.get(sys.argv[1], ""))'
+# The value a variable has for the app: the environment, else `.env`, an empty value counting as
+# unset (config/env.py's reader, as the settings use it). Usage: `$$($(ENV_VALUE) NAME)` in a recipe.
+ENV_VALUE := $(BIN)/python -c 'import os, runpy, sys; runpy.run_path("config/env.py")["Env"].read_env(".env"); print(os.environ.get(sys.argv[1], ""))'
+# The port `make run` (gunicorn) and `make dev` serve on: PORT from the command line or the
+# environment, else `.env`, else 8000; empty counts as unset. Worked out once, when first used
+# (after `install`, so `.env` is read with the venv's django-environ).
+SERVE_PORT = $(eval SERVE_PORT := $(or $(PORT),$(shell $(ENV_VALUE) PORT 2>/dev/null),8000))$(SERVE_PORT)
 
 .PHONY: install run dev test lint typecheck pytest worker beat bench fuzz load migrate bootstrap db-stop clean
 
@@ -43,10 +45,10 @@ bootstrap: migrate staticfiles/staticfiles.json
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py import_catalog data/sample/products.csv --if-empty --no-progress
 	@echo ""
-	@echo "  API      http://127.0.0.1:$(PORT)/api/v1/"
-	@echo "  Docs     http://127.0.0.1:$(PORT)/api/docs/  (ReDoc: /api/redoc/, schema: /api/schema/)"
-	@echo "  Admin    http://127.0.0.1:$(PORT)/admin/"
-	@echo "  Health   http://127.0.0.1:$(PORT)/healthz  /readyz  /metrics"
+	@echo "  API      http://127.0.0.1:$(SERVE_PORT)/api/v1/"
+	@echo "  Docs     http://127.0.0.1:$(SERVE_PORT)/api/docs/  (ReDoc: /api/redoc/, schema: /api/schema/)"
+	@echo "  Admin    http://127.0.0.1:$(SERVE_PORT)/admin/"
+	@echo "  Health   http://127.0.0.1:$(SERVE_PORT)/healthz  /readyz  /metrics"
 	@echo ""
 
 # With a broker (REDIS_URL or CELERY_BROKER_URL) tasks are queued, so a Celery worker and beat
@@ -60,15 +62,15 @@ run: bootstrap
 	  $(BIN)/celery -A config beat --schedule .data/celerybeat-schedule --loglevel=INFO & beat=$$!; \
 	  trap 'kill $$worker $$beat 2>/dev/null; wait $$worker $$beat 2>/dev/null' EXIT; \
 	  trap 'exit 130' INT; trap 'exit 143' TERM; \
-	  $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
+	  PORT=$(SERVE_PORT) $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
 	else \
 	  echo "No REDIS_URL: queued work (emails, payment events) runs inside the web process;" \
 	       "scheduled work (expiring unpaid orders, reconciliation) needs REDIS_URL and runs then."; \
-	  exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
+	  PORT=$(SERVE_PORT) exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi; \
 	fi
 
 dev: bootstrap
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(SERVE_PORT)
 
 lint: install
 	$(BIN)/ruff check .

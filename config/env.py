@@ -24,6 +24,9 @@ class _NonEmptyEnviron(MutableMapping[str, str]):
         return value
 
     def __setitem__(self, key: str, value: str) -> None:
+        if value == "":  # an empty line of .env (`PROMETHEUS_MULTIPROC_DIR=`) means unset too
+            os.environ.pop(key, None)
+            return
         os.environ[key] = value
 
     def __delitem__(self, key: str) -> None:

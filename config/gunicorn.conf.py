@@ -1,4 +1,5 @@
-"""Gunicorn settings, from the same environment the app reads.
+"""Gunicorn settings, from the same environment the app reads: the environment, else `.env`, an
+empty variable counting as unset (HOST, PORT, WEB_CONCURRENCY, WEB_THREADS).
 
 Workers: `gthread`, WEB_CONCURRENCY processes (default 2) of WEB_THREADS threads (default 4), so
 8 requests are served at once by default. A request here mostly waits: on the payment gateway (up
@@ -65,12 +66,33 @@ import os
 import re
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+import environ
+
+
+class _DotEnv(environ.Env):  # type: ignore[misc]
+    """`.env` beside manage.py, read as config/settings.py reads it, into a dict of its own:
+    the master's environment is left as it was (its workers' settings read the file again)."""
+
+    ENVIRON: dict[str, str] = {}
+
+
+_DotEnv.read_env(Path(__file__).resolve().parent.parent / ".env")
+
+
+def _setting(name: str, default: str) -> str:
+    """The environment's value, else `.env`'s, else `default`: an empty value counts as unset, as
+    everywhere (config/env.py). `HOST=""` binds loopback, not every interface; `PORT=""`,
+    `WEB_CONCURRENCY=""` and `WEB_THREADS=""` take their defaults instead of failing."""
+    return os.environ.get(name) or _DotEnv.ENVIRON.get(name) or default
+
+
+bind = f"{_setting('HOST', '127.0.0.1')}:{_setting('PORT', '8000')}"
+workers = int(_setting("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(_setting("WEB_THREADS", "4"))
 worker_connections = threads
 keepalive = 0
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

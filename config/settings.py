@@ -381,6 +381,14 @@ SPECTACULAR_SETTINGS = {
     # The shop's own icon at /favicon.ico (WHITENOISE_ROOT), the address browsers also ask for on
     # every other page (ReDoc, the admin, the JSON API): no 404 for it anywhere.
     "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
+    # JavaScript (drf-spectacular passes a string through as is): drf-spectacular's default
+    # (deep links), and each tag's operations in flow order, by the place the schema gives each
+    # (`x-flow-order`, common/openapi_flow.py), not grouped by path as the schema lists them.
+    "SWAGGER_UI_SETTINGS": """{
+  "deepLinking": true,
+  "operationsSorter": (a, b) =>
+    a.getIn(["operation", "x-flow-order"]) - b.getIn(["operation", "x-flow-order"]),
+}""",
     # Operations grouped in the order a client meets them: sign up, browse, buy, pay, report.
     "TAGS": [
         {
@@ -429,7 +437,11 @@ SPECTACULAR_SETTINGS = {
         # Order and event statuses share one enum.
         "OrderStatusEnum": "orders.models.OrderStatus.choices",
     },
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        # Each tag's operations in the order a client uses them (common/openapi_flow.py).
+        "common.openapi_flow.order_operations_by_flow",
+    ],
 }
 
 # =============================================================================

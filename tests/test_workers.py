@@ -13,6 +13,10 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,14 +41,23 @@ GUNICORN_CONF = str(ROOT / "config" / "gunicorn.conf.py")
 SLOW_CARD = "4000000000000077"
 
 
-def gunicorn_settings(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> dict[str, Any]:
-    """What config/gunicorn.conf.py makes of an environment (None: the variable unset)."""
+def gunicorn_settings(
+    monkeypatch: pytest.MonkeyPatch, dotenv: str = "", **variables: str | None
+) -> dict[str, Any]:
+    """What config/gunicorn.conf.py makes of an environment (None: the variable unset) and a
+    `.env` beside it (`dotenv`: by default an empty one, whatever this checkout's says)."""
     for name, value in variables.items():
+        # Recorded either way, so the test ends with the variable as it was, whatever the
+        # settings' hooks (on_starting) write to it meanwhile.
+        monkeypatch.setenv(name, value or "")
         if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    return runpy.run_path(GUNICORN_CONF)
+            monkeypatch.delenv(name)
+    with tempfile.TemporaryDirectory() as checkout:
+        conf = Path(checkout, "config", "gunicorn.conf.py")
+        conf.parent.mkdir()
+        shutil.copy(GUNICORN_CONF, conf)
+        Path(checkout, ".env").write_text(dotenv)
+        return runpy.run_path(str(conf))
 
 
 # --- the configuration -------------------------------------------------------------------------
@@ -59,6 +72,88 @@ def test_threaded_workers_accept_only_what_their_threads_can_serve(monkeypatch):
 
     conf = gunicorn_settings(monkeypatch, WEB_CONCURRENCY="3", WEB_THREADS="6")
     assert (conf["workers"], conf["threads"], conf["worker_connections"]) == (3, 6, 6)
+
+
+SERVER_VARIABLES = ("HOST", "PORT", "WEB_CONCURRENCY", "WEB_THREADS")
+
+
+@pytest.mark.parametrize(
+    ("environment", "dotenv", "expected"),
+    [
+        ({}, "", ("127.0.0.1:8000", 2, 4)),
+        # Empty counts as unset: loopback (not every interface), the default port and sizes.
+        (dict.fromkeys(SERVER_VARIABLES, ""), "", ("127.0.0.1:8000", 2, 4)),
+        (
+            dict.fromkeys(SERVER_VARIABLES, ""),
+            "HOST=\nPORT=\nWEB_CONCURRENCY=\nWEB_THREADS=\n",
+            ("127.0.0.1:8000", 2, 4),
+        ),
+        # `.env` fills in what the environment leaves unset or empty, as for the settings.
+        (
+            {"PORT": "", "WEB_THREADS": ""},
+            "PORT=9100\nWEB_CONCURRENCY=3\nWEB_THREADS=5\n",
+            ("127.0.0.1:9100", 3, 5),
+        ),
+        # The environment wins over `.env`.
+        (
+            {"HOST": "0.0.0.0", "PORT": "9200", "WEB_CONCURRENCY": "1"},  # noqa: S104
+            "HOST=10.0.0.1\nPORT=9100\nWEB_CONCURRENCY=3\n",
+            ("0.0.0.0:9200", 1, 4),
+        ),
+    ],
+    ids=["unset", "empty", "empty-in-dotenv-too", "dotenv", "environment-over-dotenv"],
+)
+def test_empty_server_variables_count_as_unset(monkeypatch, environment, dotenv, expected):
+    variables: dict[str, str | None] = dict.fromkeys(SERVER_VARIABLES, None)
+    conf = gunicorn_settings(monkeypatch, dotenv, **(variables | environment))
+    assert (conf["bind"], conf["workers"], conf["threads"]) == expected
+    assert conf["worker_connections"] == conf["threads"]
+
+
+def test_the_per_user_control_socket_is_off(monkeypatch):
+    # gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared by every gunicorn of the user.
+    assert gunicorn_settings(monkeypatch)["control_socket_disable"] is True
+
+
+@pytest.mark.parametrize("name", ["PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"])
+def test_an_empty_metrics_directory_writes_no_metric_files_where_the_process_runs(tmp_path, name):
+    """Unset, prometheus_client keeps its values in memory; set to "" it used to write each
+    process's files (`counter_<pid>.db`) into the working directory. Every process of the shop
+    imports the `config` package first (config/__init__.py)."""
+    env = {key: value for key, value in os.environ.items() if "multiproc_dir" not in key.lower()}
+    probe = (
+        "import config\n"
+        "from prometheus_client import Counter\n"
+        "Counter('probe_requests', 'A probe.').inc()\n"
+        "print(__import__('os').environ.get('" + name + "'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env | {name: "", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None"  # gone for whatever the process starts, too
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_master_makes_its_own_metrics_directory_when_the_variable_is_empty(monkeypatch):
+    conf = gunicorn_settings(monkeypatch, PROMETHEUS_MULTIPROC_DIR="", DATABASE_POOL_MAX_SIZE=None)
+    server = SimpleNamespace(
+        log=SimpleNamespace(info=lambda *args: None), cfg=SimpleNamespace(threads=4)
+    )
+    conf["on_starting"](server)
+    try:
+        directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        assert directory.is_dir()
+        assert directory.name.startswith(f"shop-metrics-{os.getpid()}-")
+    finally:
+        conf["on_exit"](server)
+    assert not directory.exists()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ that it makes sure of an admin (what `ensure_admin` says: accounts/tests/test_en
 whether background tasks get a worker. The recipes are read with `make -n` (nothing runs); no
 server is started here."""
 
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,10 +17,20 @@ ROOT = Path(settings.BASE_DIR)
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def dry_run(*targets: str, **variables: str) -> str:
+def dry_run(
+    *targets: str, cwd: Path = ROOT, env: dict[str, str] | None = None, **variables: str
+) -> str:
     result = subprocess.run(
-        ["make", "-n", *targets, *(f"{name}={value}" for name, value in variables.items())],
-        cwd=ROOT,
+        [
+            "make",
+            "-f",
+            str(ROOT / "Makefile"),
+            "-n",
+            *targets,
+            *(f"{name}={value}" for name, value in variables.items()),
+        ],
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -48,3 +60,47 @@ def test_run_names_the_embedded_database_and_starts_the_workers_with_a_broker():
     assert "gunicorn -c config/gunicorn.conf.py config.wsgi" in out
     # Without one, it says where tasks run instead.
     assert "No REDIS_URL: queued work" in out
+
+
+def beside(tmp_path: Path, dotenv: str) -> Path:
+    """A checkout whose `.env` is `dotenv` (the rest: this one's venv, config and requirements)."""
+    for name in (".venv", "config", "requirements.txt", "requirements-dev.txt"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / ".env").write_text(dotenv)
+    return tmp_path
+
+
+def served_ports(out: str) -> set[str]:
+    """Every port the recipes name: the printed addresses, runserver's and gunicorn's PORT."""
+    return set(re.findall(r"127\.0\.0\.1:(\d*)", out)) | set(re.findall(r"\bPORT=(\d*) ", out))
+
+
+@pytest.mark.parametrize(
+    ("command_line", "environment", "dotenv", "port"),
+    [
+        ({"PORT": ""}, {}, "SECRET_KEY=x\n", "8000"),
+        ({}, {"PORT": ""}, "SECRET_KEY=x\n", "8000"),
+        ({}, {"PORT": ""}, "SECRET_KEY=x\nPORT=\n", "8000"),
+        ({}, {"PORT": ""}, "SECRET_KEY=x\nPORT=9123\n", "9123"),
+        ({}, {"PORT": "9002"}, "SECRET_KEY=x\nPORT=9123\n", "9002"),
+        ({"PORT": "9001"}, {}, "SECRET_KEY=x\nPORT=9123\n", "9001"),
+    ],
+    ids=[
+        "empty-on-command-line",
+        "empty-in-environment",
+        "empty-everywhere",
+        "dotenv",
+        "environment-over-dotenv",
+        "command-line-over-dotenv",
+    ],
+)
+def test_run_and_dev_serve_on_port_8000_unless_a_non_empty_port_is_given(
+    tmp_path, command_line, environment, dotenv, port
+):
+    env = {name: value for name, value in os.environ.items() if name != "PORT"} | environment
+    out = dry_run("run", "dev", cwd=beside(tmp_path, dotenv), env=env, **command_line)
+    assert served_ports(out) == {port}, out
+    assert f"runserver 127.0.0.1:{port}" in out
+    assert f"http://127.0.0.1:{port}/api/docs/" in out
+    # gunicorn with a broker and without one (config/gunicorn.conf.py reads PORT the same way).
+    assert len(re.findall(rf"PORT={port} (?:exec )?\.venv/bin/gunicorn -c config/", out)) == 2
