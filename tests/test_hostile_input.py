@@ -314,9 +314,9 @@ def test_csv_import_reports_metadata_too_deep_or_with_a_nul_as_bad_rows(tmp_path
     result = import_catalog(path, on_error=errors.append)
     assert not result.ok
     assert [str(error) for error in errors] == [
-        "line 3, column metadata: is nested deeper than 32 levels",
-        "line 4, column metadata: contains a NUL character (\\u0000)",
-        "line 5, column metadata: contains a NUL character (\\u0000)",
+        "line 3, column metadata: Metadata is nested deeper than 32 levels.",
+        "line 4, column metadata: Metadata contains a NUL character (\\u0000).",
+        "line 5, column metadata: Metadata contains a NUL character (\\u0000).",
     ]
     assert not Product.objects.exists()
 
@@ -378,14 +378,16 @@ def test_a_stock_adjustment_out_of_range_is_a_400(staff_client, product):
     assert error_of(staff_client.post(url, too_big, format="json"), 400)["attr"] == "delta"
 
 
-def test_a_stock_adjustment_whose_result_overflows_is_a_400_and_changes_nothing(
+def test_a_stock_adjustment_whose_result_overflows_is_a_409_and_changes_nothing(
     staff_client, product
 ):
     url = f"{PRODUCTS}{product.pk}/stock/adjust/"
     assert staff_client.post(url, {"delta": 10, "reason": "receipt"}, format="json").status_code
     movements = StockMovement.objects.count()
     response = staff_client.post(url, {"delta": INTEGER_MAX, "reason": "receipt"}, format="json")
-    assert error_of(response, 400)["code"] == "invalid"  # the database's "integer out of range"
+    # Refused by the service before the database's "integer out of range", naming the field.
+    error = error_of(response, 409)
+    assert (error["code"], error["attr"]) == ("stock_limit_exceeded", "delta")
     assert stock(product) == (10, 0)
     assert StockMovement.objects.count() == movements
 

@@ -14,7 +14,8 @@ Each phase has its module, in the order an import runs them:
   directions share;
 - `reading`: bytes to text (bytes that are not UTF-8 reported where they are), CSV records, and
   the header to the columns' positions;
-- `rows`: one row's checks, with the services' rules (`inventory.services.validation`);
+- `rows`: one row's checks, each cell by the services' validator of its field
+  (`inventory.services.validation`), reported with that validator's message;
 - `writing`: the temporary table, the whole-file checks in SQL and the set-based write;
 - `slugs`: unique slugs for the written rows, by the services' rule;
 - `importer`: `import_catalog`, which runs the phases and reports progress and results
@@ -28,11 +29,14 @@ like are the paths to use; a test that patches a module's tunable patches it in 
 
 from __future__ import annotations
 
+# The metadata nesting limit, the services' rule (`inventory.services.validation`), kept here for
+# the callers that read it with the format.
+from ..services import METADATA_MAX_DEPTH
 from .columns import COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, unescape_cell
 from .export import export_catalog
 from .importer import ProgressCallback, catalog_is_empty, import_catalog
 from .results import ImportResult, RowError
-from .rows import METADATA_MAX_DEPTH, validate_row
+from .rows import validate_row
 
 __all__ = [
     "COLUMNS",

@@ -3,8 +3,9 @@
 Owns `category_*` (create, rename, move, delete, get-or-create by path; one advisory lock,
 `CATEGORY_TREE_LOCK`, serialises structural changes of the tree), product slugs
 (`product_slug`, `unique_product_slug`, `slug_derives_from`, `slug_candidates`; the CSV importer
-follows the same rule in SQL) and `product_*` (create, update, delete). Field rules come from
-`validation`; a product's stock moves only through `stock` (its initial units, its threshold).
+follows the same rule in SQL) and `product_*` (create, update, delete). Every field rule and its
+message comes from `validation`; a product's stock moves only through `stock` (its initial units,
+its threshold).
 """
 
 from __future__ import annotations
@@ -24,7 +25,18 @@ from ..cache import catalog_changed
 from ..exceptions import CatalogValidationError, InvalidCategoryParent
 from ..models import PATH_SEPARATOR, Category, MovementReason, Product, StockLevel, store_currency
 from .stock import stock_adjust, stock_set_threshold
-from .validation import validate_currency, validate_metadata, validate_sku
+from .validation import (
+    validate_category_path,
+    validate_currency,
+    validate_description,
+    validate_is_active,
+    validate_low_stock_threshold,
+    validate_metadata,
+    validate_name,
+    validate_price_cents,
+    validate_sku,
+    validate_stock,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -183,9 +195,7 @@ def category_delete(*, category: Category) -> None:
 @transaction.atomic
 def category_get_or_create_path(*, full_path: str) -> Category:
     """The category named by a path such as "Electronics/Audio", creating missing levels."""
-    parts = [part.strip() for part in full_path.split(PATH_SEPARATOR)]
-    if not full_path.strip() or any(not part for part in parts):
-        raise CatalogValidationError(f"Bad category path {full_path!r}.", attr="category")
+    parts = validate_category_path(full_path).split(PATH_SEPARATOR)
     parent: Category | None = None
     for depth in range(len(parts)):
         prefix = PATH_SEPARATOR.join(parts[: depth + 1])
@@ -318,23 +328,19 @@ def product_create(
 ) -> Product:
     """A product with its stock level; initial units on hand are booked as a `receipt`."""
     sku = validate_sku(sku)
-    if price_cents < 0:
-        raise CatalogValidationError("The price cannot be negative.", attr="price_cents")
-    if low_stock_threshold < 0:
-        raise CatalogValidationError("The threshold must be 0 or more.", attr="low_stock_threshold")
-    if on_hand < 0:
-        raise CatalogValidationError("Units on hand cannot be negative.", attr="on_hand")
-    _check_sku_free(sku)
+    low_stock_threshold = validate_low_stock_threshold(low_stock_threshold)
+    on_hand = validate_stock(on_hand)
     product = Product(
         sku=sku,
-        name=name,
+        name=validate_name(name),
         category=category,
-        price_cents=price_cents,
+        price_cents=validate_price_cents(price_cents),
         currency=validate_currency(currency or store_currency()),
-        description=description,
+        description=validate_description(description),
         metadata=validate_metadata(metadata if metadata is not None else {}),
-        is_active=is_active,
+        is_active=validate_is_active(is_active),
     )
+    _check_sku_free(sku)
     _save_product(product)
     StockLevel.objects.create(
         product=product,
@@ -369,22 +375,27 @@ class ProductChanges(TypedDict, total=False):
 @transaction.atomic
 def product_update(*, product: Product, changes: ProductChanges) -> Product:
     """Change catalog fields and the low-stock threshold; stock moves only by stock services."""
+    if "low_stock_threshold" in changes:
+        validate_low_stock_threshold(changes["low_stock_threshold"])  # before anything is saved
     if "sku" in changes:
         sku = validate_sku(changes["sku"])
         if sku.lower() != product.sku.lower():
             _check_sku_free(sku, exclude_id=product.pk)
         product.sku = sku
+    if "name" in changes:
+        product.name = validate_name(changes["name"])
     if "price_cents" in changes:
-        if changes["price_cents"] < 0:
-            raise CatalogValidationError("The price cannot be negative.", attr="price_cents")
-        product.price_cents = changes["price_cents"]
+        product.price_cents = validate_price_cents(changes["price_cents"])
     if "currency" in changes:
         product.currency = validate_currency(changes["currency"])
+    if "description" in changes:
+        product.description = validate_description(changes["description"])
     if "metadata" in changes:
         product.metadata = validate_metadata(changes["metadata"])
-    for field in ("name", "category", "description", "is_active"):
-        if field in changes:
-            setattr(product, field, changes[field])
+    if "is_active" in changes:
+        product.is_active = validate_is_active(changes["is_active"])
+    if "category" in changes:
+        product.category = changes["category"]
     _save_product(product)  # and its slug, when the name or SKU changed it
     if "low_stock_threshold" in changes:
         stock_set_threshold(

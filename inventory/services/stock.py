@@ -44,6 +44,7 @@ from ..exceptions import (
 )
 from ..models import MovementReason, StockLevel, StockMovement
 from .stock_alerts import schedule_low_stock_alert
+from .validation import validate_low_stock_threshold
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -418,8 +419,7 @@ def stock_adjust(
 @transaction.atomic
 def stock_set_threshold(*, product_id: int, low_stock_threshold: int) -> StockLevel:
     """Change when a product counts as low on stock; crossing into "low" alerts staff once."""
-    if low_stock_threshold < 0:
-        raise CatalogValidationError("The threshold must be 0 or more.", attr="low_stock_threshold")
+    validate_low_stock_threshold(low_stock_threshold)
     level = _lock_levels([product_id])[product_id]
     low = level.available <= low_stock_threshold
     StockLevel.objects.filter(product_id=product_id).update(

@@ -141,16 +141,18 @@ def test_errors_name_line_column_and_reason(tmp_path):
     result = import_catalog(path, on_error=errors.append)
     assert not result.ok
     assert [str(error) for error in errors] == [
-        "line 3, column sku: must be 1-64 letters, digits, '-' or '_', starting alphanumeric",
-        "line 4, column name: is required",
-        "line 4, column category: must be a path like Electronics/Audio (no empty parts)",
-        "line 4, column price: must be a non-negative decimal with at most two places",
-        "line 4, column currency: the store sells in USD only",
-        "line 4, column stock: must be a whole number, 0 or more",
-        "line 4, column low_stock_threshold: must be a whole number, 0 or more",
-        "line 4, column is_active: must be true or false",
-        "line 4, column metadata: must be a JSON object",
-        "line 5, column metadata: is not valid JSON",
+        "line 3, column sku: A SKU is 1 to 64 letters, digits, '-' or '_', starting with a "
+        "letter or digit.",
+        "line 4, column name: A name is required.",
+        "line 4, column category: A category path is names separated by '/', like "
+        "Electronics/Audio: none empty, each at most 100 characters, 1000 in all.",
+        "line 4, column price: A price is a number, 0 or more, with at most two decimal places.",
+        "line 4, column currency: The store sells in USD only.",
+        "line 4, column stock: Stock is a whole number of units, 0 or more.",
+        "line 4, column low_stock_threshold: A low-stock threshold is a whole number, 0 or more.",
+        "line 4, column is_active: Active is true or false (also 1/0, yes/no, y/n or t/f).",
+        "line 4, column metadata: Metadata must be a JSON object.",
+        "line 5, column metadata: Metadata is not valid JSON.",
         "line 7: expected 10 fields, found 3",
         # Whole-file checks run after the rows, over every row that is valid on its own.
         "line 8, column sku: the same SKU is already on line 2",

@@ -124,8 +124,8 @@ def test_errors_name_the_canonical_column_whatever_the_order(tmp_path):
     path = write(tmp_path, "stock,price,sku,name,category", "x,1.999,A-1,Mug,Home")
     _, errors = errors_of(path)
     assert errors == [
-        "line 2, column price: must be a non-negative decimal with at most two places",
-        "line 2, column stock: must be a whole number, 0 or more",
+        "line 2, column price: A price is a number, 0 or more, with at most two decimal places.",
+        "line 2, column stock: Stock is a whole number of units, 0 or more.",
     ]
 
 
@@ -145,8 +145,8 @@ def test_a_bad_byte_is_reported_on_its_line_and_column_and_checking_goes_on(tmp_
     assert errors == [
         "line 2501, column name: is not UTF-8 (byte 0xE9); save the file as UTF-8",
         "line 2701, column description: is not UTF-8 (byte 0xFF); save the file as UTF-8",
-        "line 2701, column price: must be a non-negative decimal with at most two places",
-        "line 3005, column stock: must be a whole number, 0 or more",
+        "line 2701, column price: A price is a number, 0 or more, with at most two decimal places.",
+        "line 3005, column stock: Stock is a whole number of units, 0 or more.",
     ]
     assert (result.rows, result.bad_rows) == (3003, 3)
     assert not Product.objects.exists()
@@ -254,7 +254,7 @@ def test_errors_start_on_a_fresh_line_after_the_progress_bar(tmp_path, monkeypat
         call_command("import_catalog", str(path), stdout=io.StringIO(), stderr=terminal)
     output = terminal.getvalue()
     assert "\r[" in output  # the bar was drawn
-    error = "line 5, column sku: must be 1-64 letters"
+    error = "line 5, column sku: A SKU is 1 to 64 letters"
     assert re.search(rf"(^|\n){re.escape(error)}", output), output
     # Every printed line is either the bar (redrawn with \r) or a whole error line.
     for line in output.split("\n"):
