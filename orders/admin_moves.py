@@ -88,6 +88,7 @@ class DeliverForm(MoveForm):
 
 
 class CancelForm(MoveForm):
+    outcome: services.RefundOutcome  # set by `perform`
     reason = forms.CharField(
         max_length=_NOTE_MAX, required=False, help_text="Kept in the order's history."
     )
@@ -102,12 +103,23 @@ class CancelForm(MoveForm):
         return "The reserved units are released. The customer is emailed."
 
     def perform(self, *, actor: User) -> Order:
-        return services.order_cancel(
+        self.outcome = services.order_cancel_attempt(
             order_id=self.order.pk, actor=actor, note=self.cleaned_data["reason"] or CANCEL_NOTE
         )
+        return self.outcome.order
+
+    def done_message(self, order: Order) -> str:
+        if self.outcome.pending:
+            return (
+                f"Order {order.number}: the refund was sent and the payment provider has not "
+                "decided it yet; the order stays paid until it does (then it is refunded and "
+                "its units go back on hand)."
+            )
+        return super().done_message(order)
 
 
 class RefundForm(MoveForm):
+    outcome: services.RefundOutcome  # set by `perform`
     amount = MoneyField(min_cents=1, label="Amount")
     restock = forms.BooleanField(
         required=False,
@@ -135,16 +147,22 @@ class RefundForm(MoveForm):
         )
 
     def perform(self, *, actor: User) -> Order:
-        return services.order_refund(
+        self.outcome = services.order_refund_attempt(
             order_id=self.order.pk,
             actor=actor,
             amount_cents=self.cleaned_data["amount"],
             restock=self.cleaned_data["restock"],
             reason=self.cleaned_data["reason"] or REFUND_NOTE,
         )
+        return self.outcome.order
 
     def done_message(self, order: Order) -> str:
         amount = store_money(self.cleaned_data["amount"])
+        if self.outcome.pending:
+            return (
+                f"Order {order.number}: the refund of {amount} was sent and the payment "
+                "provider has not decided it yet; the order keeps its status until it does."
+            )
         if order.status == Order.Status.REFUNDED:
             restocked = "; its units are back on hand" if self.cleaned_data["restock"] else ""
             return f"Order {order.number} refunded in full ({amount}){restocked}."

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import owned_or_all_for_staff
@@ -76,6 +78,19 @@ def charges_left_to_refund(*, order_id: UUID) -> dict[UUID, int]:
     }
 
 
+def orders_with_refunds_failed_since(*, since: timedelta) -> list[UUID]:
+    """Orders with a refund settled failed within `since` (at once, or late: a refund that had
+    succeeded is settled again when it fails): reconciliation's candidates besides charges."""
+    cutoff = timezone.now() - since
+    return list(
+        Payment.objects.filter(
+            kind=Payment.Kind.REFUND, status=Payment.Status.FAILED, settled_at__gte=cutoff
+        )
+        .values_list("order_id", flat=True)
+        .distinct()
+    )
+
+
 @dataclass(frozen=True)
 class PaymentMismatch:
     """An order whose status and money disagree (what `manage.py audit_payments` prints)."""
@@ -102,6 +117,10 @@ _PAID_STATUSES = (
 )
 
 
+# Orders that must hold no captured money: whatever was charged has gone back.
+_MONEY_BACK_STATUSES = (Order.Status.CANCELLED, Order.Status.REFUNDED)
+
+
 def _succeeded_total(kind: str) -> Coalesce:
     """The order's succeeded payments of one kind, summed (0 when none), as a subquery."""
     total = (
@@ -118,7 +137,9 @@ def payment_audit(*, order_ids: Iterable[UUID] | None = None) -> list[PaymentMis
 
     - a paid, shipped, delivered or refunded order without a succeeded charge;
     - a succeeded charge on a pending order (it should have been paid);
-    - a succeeded charge on a cancelled order that was not refunded (money kept for nothing).
+    - a succeeded charge on a cancelled order that was not refunded (money kept for nothing);
+    - a refunded order that still holds captured money (a refund failed after it succeeded:
+      the money came back to the shop, the customer was never paid).
 
     A charge still pending is neither: its outcome is not known yet (reconciliation settles it).
     """
@@ -130,17 +151,13 @@ def payment_audit(*, order_ids: Iterable[UUID] | None = None) -> list[PaymentMis
         .filter(
             Q(status__in=_PAID_STATUSES, charged=0)
             | Q(status=Order.Status.PENDING, charged__gt=0)
-            | Q(status=Order.Status.CANCELLED, charged__gt=F("refunded"))
+            | Q(status__in=_MONEY_BACK_STATUSES, charged__gt=F("refunded"))
         )
         .annotate(charged_cents=F("charged"), refunded_cents=F("refunded"))
         .order_by("created_at")
     )
     if order_ids is not None:
         orders = orders.filter(pk__in=list(order_ids))
-    problems: dict[str, str] = {
-        Order.Status.PENDING: "a succeeded charge on an unpaid order",
-        Order.Status.CANCELLED: "a succeeded charge that was not refunded",
-    }
     return [
         PaymentMismatch(
             order_id=order.pk,
@@ -148,7 +165,17 @@ def payment_audit(*, order_ids: Iterable[UUID] | None = None) -> list[PaymentMis
             status=order.status,
             charged_cents=order.charged_cents,
             refunded_cents=order.refunded_cents,
-            problem=problems.get(order.status, "no succeeded charge"),
+            problem=_problem(order.status, charged=order.charged_cents),
         )
         for order in orders
     ]
+
+
+def _problem(status: str, *, charged: int) -> str:
+    if status == Order.Status.PENDING:
+        return "a succeeded charge on an unpaid order"
+    if status == Order.Status.CANCELLED:
+        return "a succeeded charge that was not refunded"
+    if status == Order.Status.REFUNDED and charged > 0:
+        return "refunded but money kept"
+    return "no succeeded charge"

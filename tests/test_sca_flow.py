@@ -1,9 +1,11 @@
 """Strong customer authentication end to end over HTTP, with the built-in test gateway (issue 16;
-API.md, the pay row and the test cards): a customer saves the `4000002500003155` card, checks
-out and pays; pay answers 202 `requires_action` with the client secret and the order stays
-pending, and is not expired by the expiry task while the charge waits; the gateway's signed
-`payment.succeeded` webhook (the test gateway's documented confirm step) pays it. Real commits
-(a transactional test): every consequence travels through the outbox as in production."""
+API.md, the pay row and the test cards): a customer saves the `4000002500003155` card as a
+browser does (a setup intent, confirmed client-side, then the confirmed method's token posted),
+checks out and pays; pay answers 202 `requires_action` with the client secret and the order
+stays pending, and is not expired by the expiry task while the charge waits; the gateway's
+signed `payment.succeeded` webhook (the test gateway's documented confirm step) pays it. Real
+commits (a transactional test): every consequence travels through the outbox as in
+production."""
 
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ from conftest import client_for
 from inventory.services import category_create, product_create
 from orders.models import Order
 from orders.tasks import expire_unpaid_orders
-from payments.gateways.test import confirm_webhook_body, sign
+from payments.gateways.base import CardDetails
+from payments.gateways.test import TestGateway, confirm_webhook_body, sign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCA_CARD = {"number": "4000002500003155", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+SCA_CARD = CardDetails(number="4000002500003155", exp_month=12, exp_year=2040, cvc="123")
 ADDRESS = {
     "name": "Ann Smith",
     "line1": "1 Main Street",
@@ -51,7 +54,14 @@ def test_a_card_that_needs_authentication_is_paid_once_the_gateway_confirms(
     )
     shopper = client_for(customer)
 
-    method = ok(shopper.post("/api/v1/payment-methods/", {"card": SCA_CARD}), 201)
+    # Saving the card: a setup intent for the browser, which confirms it with the gateway's
+    # script (the card number goes to the gateway only) and posts the confirmed method's token.
+    intent = ok(shopper.post("/api/v1/payment-methods/setup-intent/"), 201)
+    assert intent["gateway"] == "test"
+    assert intent["client_secret"].startswith("seti_test_")
+    confirmed = TestGateway(webhook_secret=WEBHOOK_SECRET).tokenize(SCA_CARD).token
+    method = ok(shopper.post("/api/v1/payment-methods/", {"token": confirmed}), 201)
+    assert (method["brand"], method["last4"]) == ("visa", "3155")
     ok(shopper.post("/api/v1/cart/items/", {"product": product.pk, "quantity": 2}), 201)
     order = ok(shopper.post("/api/v1/orders/", {"shipping_address": ADDRESS}), 201)
     pay_url = f"/api/v1/orders/{order['id']}/pay/"

@@ -296,6 +296,19 @@ def order_pay_action_representation(*, payment_id: Any, client_secret: str) -> d
     }
 
 
+class OrderRefundPendingOutputSerializer(serializers.Serializer[Any]):
+    """202: the gateway accepted the refund but has not decided it yet. The order keeps its
+    status; once the refund succeeds it moves as for any refund (a full one: `refunded`, a
+    cancel's units back on hand), and a refund that fails leaves it as it is."""
+
+    status = serializers.ChoiceField(choices=["refund_pending"])
+    payment = serializers.UUIDField(help_text="The refund, pending at the gateway.")
+
+
+def order_refund_pending_representation(*, payment_id: Any) -> dict[str, Any]:
+    return {"status": "refund_pending", "payment": str(payment_id)}
+
+
 @extend_schema_serializer(
     examples=[
         OpenApiExample(

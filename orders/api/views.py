@@ -60,11 +60,13 @@ from .serializers import (
     OrderPayInputSerializer,
     OrderPlaceInputSerializer,
     OrderRefundInputSerializer,
+    OrderRefundPendingOutputSerializer,
     OrderShipInputSerializer,
     cart_representation,
     order_pay_action_representation,
     order_place_input,
     order_placed_representation,
+    order_refund_pending_representation,
 )
 
 
@@ -208,14 +210,31 @@ class OrderViewSet(
 
     @extend_schema(
         request=None,
-        responses={200: OrderOutputSerializer, **domain_error_responses(InvalidTransition)},
+        responses={
+            200: OrderOutputSerializer,
+            202: OrderRefundPendingOutputSerializer,
+            **domain_error_responses(
+                InvalidTransition, PaymentInProgress, RefundFailed, PaymentGatewayError
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        """Owner or staff. Pending: the reserved stock is released. Paid: refunded and restocked."""
+        """Owner or staff. Pending: the reserved stock is released. Paid: refunded and restocked
+        (202 `refund_pending` while the gateway has not decided the refund: the order stays
+        paid until it does)."""
         order = self.get_object()
-        services.order_cancel(order_id=order.pk, actor=_user(request))
-        return self._detail(order.pk)
+        outcome = services.order_cancel_attempt(order_id=order.pk, actor=_user(request))
+        return self._refunded(order.pk, outcome)
+
+    def _refunded(self, order_id: UUID, outcome: services.RefundOutcome) -> Response:
+        if outcome.pending:
+            assert outcome.refund is not None
+            return Response(
+                order_refund_pending_representation(payment_id=outcome.refund.pk),
+                status=status.HTTP_202_ACCEPTED,
+            )
+        return self._detail(order_id)
 
     @extend_schema(
         request=OrderShipInputSerializer,
@@ -285,8 +304,9 @@ class OrderViewSet(
                 user=_user(request),
                 payment_method_id=data.validated_data["payment_method"],
             )
-        except PaymentDeclined:
-            declined = True
+        except PaymentDeclined as error:
+            # `gateway_*`: the shop's own setup failed (its keys, its account), not the card.
+            declined = not error.code.startswith("gateway_")
             raise
         except Order.DoesNotExist:
             raise Http404 from None  # staff may see the order, but only its owner pays it
@@ -309,6 +329,7 @@ class OrderViewSet(
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             200: OrderOutputSerializer,
+            202: OrderRefundPendingOutputSerializer,
             **domain_error_responses(
                 RefundExceedsCaptured,
                 PartialRestock,
@@ -322,15 +343,17 @@ class OrderViewSet(
     @action(detail=True, methods=["post"], permission_classes=[IsStaff])
     @idempotent
     def refund(self, request: Request, pk: str) -> Response:
-        """Staff: refund a paid, shipped or delivered order, in full (→ refunded) or in part."""
+        """Staff: refund a paid, shipped or delivered order, in full (→ refunded) or in part.
+        202 `refund_pending` when the gateway accepted the refund without deciding it yet: the
+        order keeps its status until it does."""
         data = OrderRefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = self.get_object()
-        services.order_refund(
+        outcome = services.order_refund_attempt(
             order_id=order.pk,
             actor=_user(request),
             amount_cents=data.validated_data.get("amount_cents"),
             restock=data.validated_data["restock"],
             reason=data.validated_data["reason"],
         )
-        return self._detail(order.pk)
+        return self._refunded(order.pk, outcome)

@@ -4,15 +4,17 @@
 - `checkout`: `order_place`, the cart becomes a pending order with its stock reserved.
 - `state`: the state machine: the order's row lock, the one write path of `Order.status`, and
   the named moves (mark paid, ship, deliver, mark refunded).
-- `payment`: pay and refund through the gateway, outcomes it reports later, reconciliation.
+- `payment`: pay and refund through the gateway, and the outcomes it reports later.
+- `reconcile`: orders whose status and money disagree put right (what `audit_payments`
+  reports).
 - `outcomes`: what the gateway reports after the fact besides a charge or refund succeeding: a
   refund failing after it succeeded, disputes opened and closed.
 - `cancel`: cancelling an order (stock released, or a paid order refunded) and expiring unpaid
   ones.
 - `_shared`: the helpers they share (an order's stock lines, ledger reference, email context).
 
-They import one another in one direction: `state` ← `payment` ← `cancel` (and `state` ←
-`outcomes`). Import the services
+They import one another in one direction: `state` ← `payment` ← `cancel`, `state` ←
+`outcomes`, and `payment`, `outcomes` ← `reconcile`. Import the services
 from here (`from orders.services import order_pay`); the modules are the package's own layout.
 
 Locks are always taken in the same order, so no two services can deadlock: the cart row (per
@@ -23,11 +25,12 @@ a hot product sell at nearly the rate of many cold ones (see bench/bench_checkou
 """
 
 from ._shared import EXPIRED_NOTE
-from .cancel import order_cancel, order_expire_unpaid
+from .cancel import order_cancel, order_cancel_attempt, order_expire_unpaid
 from .cart import cart_clear, cart_item_add, cart_item_remove, cart_item_update
 from .checkout import order_place
 from .outcomes import (
     DISPUTE_CLOSED_NOTE,
+    DISPUTE_LOST_NOTE,
     DISPUTED_NOTE,
     REFUND_FAILED_NOTE,
     order_on_dispute_closed,
@@ -36,12 +39,14 @@ from .outcomes import (
 )
 from .payment import (
     PayOutcome,
+    RefundOutcome,
     order_on_payment_event,
     order_pay,
     order_pay_attempt,
-    order_payments_reconcile,
     order_refund,
+    order_refund_attempt,
 )
+from .reconcile import order_payments_reconcile
 from .state import (
     order_deliver,
     order_mark_paid,
@@ -53,14 +58,17 @@ from .state import (
 __all__ = [
     "DISPUTED_NOTE",
     "DISPUTE_CLOSED_NOTE",
+    "DISPUTE_LOST_NOTE",
     "EXPIRED_NOTE",
     "REFUND_FAILED_NOTE",
     "PayOutcome",
+    "RefundOutcome",
     "cart_clear",
     "cart_item_add",
     "cart_item_remove",
     "cart_item_update",
     "order_cancel",
+    "order_cancel_attempt",
     "order_deliver",
     "order_expire_unpaid",
     "order_mark_paid",
@@ -74,6 +82,7 @@ __all__ = [
     "order_payments_reconcile",
     "order_place",
     "order_refund",
+    "order_refund_attempt",
     "order_ship",
     "order_transition",
 ]

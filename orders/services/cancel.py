@@ -21,7 +21,7 @@ from payments.selectors import payment_succeeded_charge, pending_charges
 
 from ..models import Order
 from ._shared import EXPIRED_NOTE, _reference, _stock_lines
-from .payment import _apply_charge, _charge_in_flight, _refund_through_gateway
+from .payment import RefundOutcome, _apply_charge, _charge_in_flight, _refund_through_gateway
 from .state import _order_lock, _transition
 
 # The package's one logger name (what its log lines said before it was split in modules).
@@ -29,8 +29,15 @@ logger = logging.getLogger("orders.services")
 
 
 def order_cancel(*, order_id: UUID, actor: User | None, note: str = "") -> Order:
+    """`order_cancel_attempt`, for callers that only need the order."""
+    return order_cancel_attempt(order_id=order_id, actor=actor, note=note).order
+
+
+def order_cancel_attempt(*, order_id: UUID, actor: User | None, note: str = "") -> RefundOutcome:
     """pending → cancelled releases the reserved stock; paid → cancelled refunds in full through
-    the gateway and puts the units back on hand (see `_refund_through_gateway`)."""
+    the gateway and puts the units back on hand (see `_refund_through_gateway`). A refund the
+    gateway answers `pending` leaves the order paid (`RefundOutcome.pending`): once it succeeds
+    the order is refunded and restocked (`payment.refunded`)."""
     with transaction.atomic():
         order = _order_lock(order_id)
         charge = (
@@ -55,7 +62,7 @@ def order_cancel(*, order_id: UUID, actor: User | None, note: str = "") -> Order
                 note=note or "order cancelled",
                 savepoint=False,
             )
-            return order
+            return RefundOutcome(order=order)
     return _refund_through_gateway(
         order_id=order_id, actor=actor, amount_cents=None, restock=True, note=note, cancel=True
     )

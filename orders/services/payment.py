@@ -1,6 +1,7 @@
-"""Money on orders: pay (`order_pay_attempt`, `order_pay`) and refund (`order_refund`) through
-the gateway, apply outcomes the gateway reports later (`order_on_payment_event`), and put right
-orders whose status and money disagree (`order_payments_reconcile`).
+"""Money on orders: pay (`order_pay_attempt`, `order_pay`) and refund (`order_refund_attempt`,
+`order_refund`) through the gateway, and apply outcomes the gateway reports later
+(`order_on_payment_event`). Orders whose status and money disagree are put right by
+`reconcile`.
 
 No transaction or row lock is held while a gateway answers. Each flow is three steps: a short
 transaction under the order's lock records a pending payment; the gateway is called outside
@@ -45,13 +46,12 @@ from payments.exceptions import (
 from payments.models import Payment
 from payments.selectors import (
     payment_get,
-    payment_succeeded_charge,
-    payment_succeeded_charges_since,
     pending_charges,
 )
 from payments.services import (
     payment_captured_cents,
     payment_charge_begin,
+    payment_charge_cancel,
     payment_charge_execute,
     payment_refund_begin,
     payment_refund_execute,
@@ -60,7 +60,7 @@ from payments.services import (
 
 from ..exceptions import InvalidTransition, OrderExpired, PartialRestock, RefundFailed
 from ..models import Order
-from ..selectors import PaymentMismatch, charges_left_to_refund, payment_audit
+from ..selectors import charges_left_to_refund
 from .state import _cancel_paid, _mark_paid, _mark_refunded, _order_lock
 
 # Statuses from which money can go back (API.md: refund on paid, shipped or delivered).
@@ -86,45 +86,37 @@ def order_pay_attempt(*, order_id: UUID, user: User, payment_method_id: UUID) ->
     """pending → paid by charging exactly the order's total with one of the user's methods, the
     customer present (description "Order <number>"; the order's id and number in the gateway's
     metadata). A charge the gateway wants authenticated keeps the order pending and comes back
-    with `requires_action`; asking again while it waits answers the same, whatever the card,
-    without asking the gateway (the webhook settles it).
+    with `requires_action`; asking again with the same card while it waits answers the same,
+    without asking the gateway (the webhook settles it). Asking with another card cancels the
+    waiting charge at the gateway first (so it can never be completed as well) and charges the
+    new card; if the waiting charge had succeeded meanwhile, the order is paid by it.
 
     Raises `Order.DoesNotExist` for another user's order, `InvalidTransition` unless pending,
     `OrderExpired`, `PaymentMethodUnusable` (a card of another gateway), `PaymentInProgress`
     while another charge of the order is in flight,
     `PaymentDeclined` (the failed charge is recorded first) and `PaymentGatewayError`.
 
-    A retry after a timeout (the gateway did not answer within `PAYMENT_GATEWAY_TIMEOUT_SECONDS`,
-    the charge is still pending) resumes that charge with the same card: the gateway is asked
-    again under the same idempotency key, so the customer is charged once and learns the outcome.
+    A retry after a timeout (the charge is still pending, its request certainly over: see
+    `charge_in_flight_seconds`) resumes that charge with the same card: the gateway is asked again
+    under the same idempotency key, so the customer is charged once and learns the outcome.
     """
-    with transaction.atomic():
-        order = _order_lock(order_id)
-        if order.user_id != user.pk:
-            raise Order.DoesNotExist
-        if not order.can_transition_to(Order.Status.PAID):
-            raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot be paid.")
-        charge = _charge_to_resume(order, payment_method_id=payment_method_id)
-        if charge is not None and _awaits_authentication(charge):
+    for _ in range(2):
+        order, charge = _charge_for(order_id=order_id, user=user, method_id=payment_method_id)
+        if not _awaits_authentication(charge):
+            break
+        if charge.payment_method_id == payment_method_id:
             return PayOutcome(
                 order=order,
                 payment=charge,
                 requires_action=True,
                 client_secret=charge.client_secret,
             )
-        if charge is None:
-            if order.expires_at is not None and order.expires_at <= timezone.now():
-                raise OrderExpired(f"Order {order.number} expired unpaid.")
-            charge = payment_charge_begin(
-                user=user,
-                payment_method_id=payment_method_id,
-                order_id=order.pk,
-                amount_cents=order.total_cents,
-                currency=order.currency,
-                description=f"Order {order.number}",
-                order_number=order.number,
-                customer_present=True,  # checkout: the gateway may ask for 3-D Secure
-            )
+        # Another card: the waiting charge is canceled first, so it can never be completed too.
+        charge = payment_charge_cancel(payment_id=charge.pk)
+        if charge.status == Payment.Status.SUCCEEDED:  # authenticated just before: it pays
+            return _paid_by_waiting_charge(order_id, charge=charge, actor=user)
+    else:  # another request began a charge waiting for authentication meanwhile
+        raise PaymentInProgress(f"Order {order.number} is being paid right now.")
     result = payment_charge_execute(payment_id=charge.pk)
     with transaction.atomic():
         order = _order_lock(order_id)
@@ -147,6 +139,46 @@ def order_pay_attempt(*, order_id: UUID, user: User, payment_method_id: UUID) ->
     return PayOutcome(order=order, payment=charge)
 
 
+def _charge_for(*, order_id: UUID, user: User, method_id: UUID) -> tuple[Order, Payment]:
+    """Under the order's lock: the pending charge to answer with (`_charge_to_resume`), else a
+    new pending charge of the order's total with the method."""
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        if order.user_id != user.pk:
+            raise Order.DoesNotExist
+        if not order.can_transition_to(Order.Status.PAID):
+            raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot be paid.")
+        charge = _charge_to_resume(order, payment_method_id=method_id)
+        if charge is not None:
+            return order, charge
+        if order.expires_at is not None and order.expires_at <= timezone.now():
+            raise OrderExpired(f"Order {order.number} expired unpaid.")
+        charge = payment_charge_begin(
+            user=user,
+            payment_method_id=method_id,
+            order_id=order.pk,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+            description=f"Order {order.number}",
+            order_number=order.number,
+            customer_present=True,  # checkout: the gateway may ask for 3-D Secure
+        )
+        return order, charge
+
+
+def _paid_by_waiting_charge(order_id: UUID, *, charge: Payment, actor: User) -> PayOutcome:
+    """The waiting charge succeeded after all (the customer authenticated just before it was
+    canceled): it pays the order, under the order's lock (its published event then changes
+    nothing). Had the order stopped waiting for it, its money is given back."""
+    with transaction.atomic():
+        order = _order_lock(order_id)
+        was_pending = order.status == Order.Status.PENDING
+        order = _apply_charge(order, charge=charge, actor=actor)
+    if not was_pending:
+        _send_system_refunds(order_id, raise_errors=False)
+    return PayOutcome(order=order, payment=charge)
+
+
 def order_pay(*, order_id: UUID, user: User, payment_method_id: UUID) -> Order:
     """`order_pay_attempt`, for callers that only need the order (pending while a charge waits
     for authentication)."""
@@ -161,6 +193,21 @@ def _awaits_authentication(charge: Payment) -> bool:
     return charge.is_pending and bool(charge.client_secret)
 
 
+@dataclass(frozen=True)
+class RefundOutcome:
+    """What a refund (or a paid order's cancel) ended with: `refund` is the refund payment (None
+    when nothing captured had to go back). `pending`: the gateway accepted it without deciding
+    yet; the order keeps its status until the outcome arrives (the `payment.refunded` event
+    moves it then, as for any refund; a failure leaves it as it is)."""
+
+    order: Order
+    refund: Payment | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.refund is not None and self.refund.is_pending
+
+
 def order_refund(
     *,
     order_id: UUID,
@@ -169,10 +216,26 @@ def order_refund(
     restock: bool = False,
     reason: str = "",
 ) -> Order:
+    """`order_refund_attempt`, for callers that only need the order."""
+    return order_refund_attempt(
+        order_id=order_id, actor=actor, amount_cents=amount_cents, restock=restock, reason=reason
+    ).order
+
+
+def order_refund_attempt(
+    *,
+    order_id: UUID,
+    actor: User | None,
+    amount_cents: int | None = None,
+    restock: bool = False,
+    reason: str = "",
+) -> RefundOutcome:
     """Refund a paid, shipped or delivered order through the gateway, in full (the default) or
     in part. A refund that leaves nothing captured moves the order to `refunded` (restocking
     its units if asked); a partial one keeps the status and is recorded as a refund payment.
-    Never more than what was captured and not yet refunded (`RefundExceedsCaptured`)."""
+    Never more than what was captured and not yet refunded (`RefundExceedsCaptured`). A refund
+    the gateway answers `pending` keeps the order as it is (`RefundOutcome.pending`); a final
+    refusal is `RefundFailed`."""
     return _refund_through_gateway(
         order_id=order_id,
         actor=actor,
@@ -191,7 +254,7 @@ def _refund_through_gateway(
     restock: bool,
     note: str,
     cancel: bool,
-) -> Order:
+) -> RefundOutcome:
     with transaction.atomic():
         order = _order_lock(order_id)
         allowed = {Order.Status.PAID} if cancel else _REFUNDABLE
@@ -203,7 +266,7 @@ def _refund_through_gateway(
         refundable = payment_captured_cents(order_id=order.pk)
         if cancel and refundable == 0:
             # Paid without money captured here (e.g. marked paid by hand): nothing to send back.
-            return _cancel_paid(order, actor=actor, note=note)
+            return RefundOutcome(order=_cancel_paid(order, actor=actor, note=note))
         amount = refundable if amount_cents is None else amount_cents
         if restock and amount < refundable:
             raise PartialRestock
@@ -216,7 +279,7 @@ def _refund_through_gateway(
             order = _apply_refund(order, actor=actor, restock=restock, note=note, cancel=cancel)
     if refund.status == Payment.Status.FAILED:
         raise RefundFailed(f"The gateway refused the refund ({refund.failure_code}).")
-    return order
+    return RefundOutcome(order=order, refund=refund)
 
 
 def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
@@ -251,75 +314,6 @@ def order_on_payment_event(*, payment_id: UUID, order_id: UUID) -> None:
             )
             return
     _send_system_refunds(order_id, raise_errors=True)
-
-
-def order_payments_reconcile(*, since: timedelta = timedelta(days=2), limit: int = 100) -> int:
-    """Resolve orders whose status and money disagree (what `audit_payments` reports), for
-    charges that succeeded in the last `since`. Beat runs it on the critical queue every
-    `PAYMENT_RECONCILE_INTERVAL_SECONDS`. Returns how many orders it resolved.
-
-    - a pending order with a succeeded charge is marked paid (the outcome arrived, its handler
-      did not run: never a reason to cancel);
-    - a cancelled order with a succeeded charge not refunded is refunded (begun under the
-      order's lock, then sent to the gateway outside any transaction);
-    - a paid order without its succeeded charge cannot be put right by a machine: logged as an
-      error for a person (and reported by `audit_payments`).
-    """
-    candidates = payment_succeeded_charges_since(since=since)
-    resolved = 0
-    for mismatch in payment_audit(order_ids=candidates)[:limit]:
-        try:
-            resolved += _resolve_mismatch(mismatch)
-        except Exception:  # one order must not keep the others waiting; the next run retries
-            logger.exception(
-                "could not resolve an order's payments", extra={"order_id": str(mismatch.order_id)}
-            )
-    return resolved
-
-
-def _resolve_mismatch(mismatch: PaymentMismatch) -> bool:
-    extra = {"order_id": str(mismatch.order_id), "status": mismatch.status}
-    if mismatch.status == Order.Status.PENDING:
-        with transaction.atomic():
-            order = _order_lock(mismatch.order_id)
-            charge = payment_succeeded_charge(order_id=order.pk)
-            if order.status != Order.Status.PENDING or charge is None:
-                return False
-            logger.warning("succeeded charge on an unpaid order; marking it paid", extra=extra)
-            _apply_charge(order, charge=charge, actor=None)
-        return True
-    if mismatch.status == Order.Status.CANCELLED:
-        return _refund_kept_charge(mismatch.order_id)
-    logger.error("order is %s without a succeeded charge", mismatch.status, extra=extra)
-    return False
-
-
-def _refund_kept_charge(order_id: UUID) -> bool:
-    """A cancelled order still holding captured money: refund what no refund covers yet, and
-    send every pending refund of the order to the gateway now."""
-    with transaction.atomic():
-        order = _order_lock(order_id)
-        if order.status != Order.Status.CANCELLED:
-            return False
-        owed = payment_captured_cents(order_id=order.pk)
-        if owed > 0:
-            with contextlib.suppress(RefundExceedsCaptured):  # pending refunds cover it
-                payment_refund_begin(order_id=order.pk, amount_cents=owed, user=None)
-        pending = list(
-            Payment.objects.filter(
-                order_id=order.pk, kind=Payment.Kind.REFUND, status=Payment.Status.PENDING
-            ).values_list("pk", flat=True)
-        )
-    logger.warning(
-        "succeeded charge on a cancelled order; refunding it", extra={"order_id": str(order_id)}
-    )
-    for refund_id in pending:
-        try:
-            result = payment_refund_execute(payment_id=refund_id)
-        except PaymentGatewayError:
-            continue  # unknown outcome: payment reconciliation asks again
-        payment_settle(payment_id=refund_id, result=result)
-    return True
 
 
 def _apply_charge(order: Order, *, charge: Payment, actor: User | None) -> Order:
@@ -393,11 +387,19 @@ def _apply_refund(
     return order
 
 
+def charge_in_flight_seconds() -> float:
+    """How long a pay request may still be waiting for the gateway after it began its charge:
+    the gateway client makes up to three attempts (two network retries under the same
+    idempotency key), each up to `PAYMENT_GATEWAY_TIMEOUT_SECONDS`, plus its backoff between
+    them (under 2 s in all). Only after this may another request resume the charge."""
+    return float(settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS) * 3 + 2
+
+
 def _charge_to_resume(order: Order, *, payment_method_id: UUID) -> Payment | None:
     """The order's pending charge to answer with: one waiting for the customer to authenticate
-    (whatever the card: the same answer again), or one with this card whose request has
-    certainly stopped waiting for the gateway (older than the gateway timeout). A younger one is
-    still in flight (`PaymentInProgress`); one with another card too."""
+    (whatever the card: the caller decides), or one with this card whose request has certainly
+    stopped waiting for the gateway (`charge_in_flight_seconds`). A younger one is still in
+    flight (`PaymentInProgress`); one with another card too."""
     pending = pending_charges().filter(order_id=order.pk).first()
     if pending is None:
         return None
@@ -405,7 +407,7 @@ def _charge_to_resume(order: Order, *, payment_method_id: UUID) -> Payment | Non
         return pending
     waited = timezone.now() - pending.created_at
     if pending.payment_method_id != payment_method_id or waited < timedelta(
-        seconds=settings.PAYMENT_GATEWAY_TIMEOUT_SECONDS
+        seconds=charge_in_flight_seconds()
     ):
         raise PaymentInProgress(f"Order {order.number} is being paid right now.")
     return pending

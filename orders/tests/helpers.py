@@ -12,14 +12,17 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from inventory.models import StockLevel
 from orders.models import Order
-from orders.services import order_mark_paid
+from orders.services import order_mark_paid, order_mark_refunded
 from payments.gateways.base import CardDetails
 from payments.gateways.test import sign
 from payments.models import PaymentMethod
 from payments.services import (
+    payment_captured_cents,
     payment_charge_begin,
     payment_charge_execute,
     payment_method_create,
+    payment_refund_begin,
+    payment_refund_execute,
     payment_settle,
 )
 
@@ -80,3 +83,14 @@ def mark_paid(*, order_id: Any, actor: User | None, note: str = "") -> Order:
     )
     payment_settle(payment_id=charge.pk, result=payment_charge_execute(payment_id=charge.pk))
     return order_mark_paid(order_id=order_id, actor=actor, note=note)
+
+
+def mark_refunded(*, order_id: Any, actor: User | None, restock: bool, note: str = "") -> Order:
+    """Refund an order as the refund flow does, money included: a succeeded test-gateway refund
+    of everything captured, then `order_mark_refunded` (a refunded order that keeps money is
+    what `audit_payments` reports)."""
+    owed = payment_captured_cents(order_id=order_id)
+    if owed > 0:
+        refund = payment_refund_begin(order_id=order_id, amount_cents=owed, user=actor)
+        payment_settle(payment_id=refund.pk, result=payment_refund_execute(payment_id=refund.pk))
+    return order_mark_refunded(order_id=order_id, actor=actor, restock=restock, note=note)

@@ -11,7 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from orders.models import Order
-from orders.services import DISPUTE_CLOSED_NOTE, DISPUTED_NOTE, order_ship
+from orders.services import DISPUTE_CLOSED_NOTE, DISPUTE_LOST_NOTE, DISPUTED_NOTE, order_ship
 from orders.tests.helpers import card_for, send_webhook
 from payments import events
 from payments.models import Payment
@@ -30,19 +30,32 @@ def paid_order(customer, customer_client, place_order, make_product):
     return Order.objects.get(pk=order.pk)
 
 
-def dispute(api_client, settings, order, capture, event_type="dispute.created", code="fraudulent"):
+def dispute(
+    api_client,
+    settings,
+    order,
+    capture,
+    event_type="dispute.created",
+    code="fraudulent",
+    reference="dp_test_1",
+):
     charge = Payment.objects.get(order_id=order.pk, kind=Payment.Kind.CHARGE)
     with capture(execute=True):
         send_webhook(
             api_client,
             settings,
             event_type,
-            gateway_reference="dp_test_1",
+            gateway_reference=reference,
             payment_intent=charge.gateway_reference,
             amount_cents=charge.amount_cents,
             currency=charge.currency,
             failure_code=code,
         )
+
+
+# `dispute()`'s event type and code for a dispute that closed.
+CLOSED_WON = ("dispute.closed", "won")
+CLOSED_LOST = ("dispute.closed", "lost")
 
 
 def notes(order: Order) -> list[str]:
@@ -83,14 +96,7 @@ def test_a_disputed_order_is_not_shipped_until_the_dispute_closes(
     order = Order.objects.get(pk=paid_order.pk)
     assert (order.status, order.carrier) == (Order.Status.PAID, "")
 
-    dispute(
-        api_client,
-        settings,
-        paid_order,
-        django_capture_on_commit_callbacks,
-        event_type="dispute.closed",
-        code="won",
-    )
+    dispute(api_client, settings, paid_order, django_capture_on_commit_callbacks, *CLOSED_WON)
 
     order = Order.objects.get(pk=paid_order.pk)
     assert order.disputed_at is None
@@ -155,3 +161,65 @@ def test_the_admin_shows_and_filters_disputed_orders_and_offers_no_ship_button(
     assert f"/admin/orders/order/{paid_order.pk}/refund/" in page
     assert "is disputed" in move
     assert Order.objects.get(pk=paid_order.pk).status == Order.Status.PAID
+
+
+# --- how a dispute ends -------------------------------------------------------------------------
+
+
+def test_a_lost_dispute_keeps_the_flag_writes_an_event_and_emails_staff_once(
+    api_client, settings, staff, staff_client, paid_order, django_capture_on_commit_callbacks
+):
+    dispute(api_client, settings, paid_order, django_capture_on_commit_callbacks)
+    mail.outbox.clear()
+
+    dispute(api_client, settings, paid_order, django_capture_on_commit_callbacks, *CLOSED_LOST)
+
+    order = Order.objects.get(pk=paid_order.pk)
+    assert order.disputed_at is not None
+    assert notes(order)[-1] == f"{DISPUTE_LOST_NOTE} (fraudulent)"
+    (email,) = mail.outbox
+    assert email.to == [staff.email]
+    assert email.subject == f"Dispute lost: order {order.number}"
+    assert "20.00 USD of 20.00 USD" in email.body
+    assert order.number in email.alternatives[0][0]  # type: ignore[attr-defined]
+    refused = staff_client.post(f"/api/v1/orders/{order.pk}/ship/", {"carrier": "UPS"})
+    assert refused.json()["errors"][0]["code"] == "order_disputed"
+
+    # Told again: nothing more.
+    charge = Payment.objects.get(kind=Payment.Kind.CHARGE)
+    with django_capture_on_commit_callbacks(execute=True):
+        events.dispatch("payment.dispute_closed", payment_id=charge.pk, order_id=order.pk)
+    assert len(mail.outbox) == 1
+    assert notes(Order.objects.get(pk=order.pk)) == notes(order)
+
+
+def test_a_won_dispute_does_not_clear_the_flag_another_open_or_lost_one_keeps(
+    api_client, settings, paid_order, django_capture_on_commit_callbacks
+):
+    def tell(event_type, code, reference):
+        dispute(
+            api_client,
+            settings,
+            paid_order,
+            django_capture_on_commit_callbacks,
+            event_type=event_type,
+            code=code,
+            reference=reference,
+        )
+
+    def flagged() -> bool:
+        return Order.objects.get(pk=paid_order.pk).disputed_at is not None
+
+    tell("dispute.created", "fraudulent", "dp_first")
+    tell("dispute.created", "product_not_received", "dp_second")
+    tell("dispute.closed", "won", "dp_first")
+    assert flagged()  # the second is still open
+
+    tell("dispute.closed", "lost", "dp_second")
+    assert flagged()
+    assert notes(paid_order)[-1] == f"{DISPUTE_LOST_NOTE} (product_not_received)"
+
+    charge = Payment.objects.get(kind=Payment.Kind.CHARGE)
+    with django_capture_on_commit_callbacks(execute=True):  # the won one told again
+        events.dispatch("payment.dispute_closed", payment_id=charge.pk, order_id=paid_order.pk)
+    assert flagged()  # a lost dispute keeps it for good

@@ -20,6 +20,7 @@ from orders.tests.helpers import (
     send_webhook,
     stock_of,
 )
+from payments.gateways.base import GatewayError, GatewayResult
 from payments.gateways.test import TestGateway, confirm_webhook_body
 from payments.models import Payment
 from payments.services import payment_reconcile_pending
@@ -55,25 +56,106 @@ def test_a_card_that_needs_authentication_answers_202_and_the_order_stays_pendin
     assert stock_of(order) == (10, 2)  # still reserved, not sold
 
 
-def test_paying_again_while_it_waits_answers_the_same_202_with_any_card(
-    customer, customer_client, order, waiting, monkeypatch
+def test_paying_again_with_the_same_card_while_it_waits_answers_the_same_202(
+    customer_client, order, waiting, monkeypatch
 ):
     asked = []
-    real_charge = TestGateway.charge
-
-    def counting(self, **request):
-        asked.append(request["idempotency_key"])
-        return real_charge(self, **request)
-
-    monkeypatch.setattr(TestGateway, "charge", counting)
+    monkeypatch.setattr(TestGateway, "charge", lambda self, **request: asked.append(request))
+    monkeypatch.setattr(TestGateway, "cancel_charge", lambda self, **request: asked.append(request))
     same_card = Payment.objects.get().payment_method_id
-    other_card = card_for(customer).pk
-    for method_id in (same_card, other_card):
-        again = customer_client.post(pay_url(order), {"payment_method": str(method_id)})
+
+    for _ in range(2):
+        again = customer_client.post(pay_url(order), {"payment_method": str(same_card)})
         assert (again.status_code, again.json()) == (202, waiting)
+
     assert asked == []  # the gateway is not asked again: its webhook settles the charge
     assert Payment.objects.count() == 1
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+
+
+def test_paying_with_another_card_cancels_the_waiting_charge_first(
+    customer, customer_client, order, waiting, monkeypatch, django_capture_on_commit_callbacks
+):
+    calls = []
+    for name in ("charge", "cancel_charge"):
+        real = getattr(TestGateway, name)
+
+        def recording(self, _name=name, _real=real, **request):
+            calls.append((_name, request.get("gateway_reference", "")))
+            return _real(self, **request)
+
+        monkeypatch.setattr(TestGateway, name, recording)
+    waiting_charge = Payment.objects.get()
+    other_card = card_for(customer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.post(pay_url(order), {"payment_method": str(other_card.pk)})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "paid"
+    # Canceled at the gateway before the new card was charged: it can never be completed too.
+    assert calls == [("cancel_charge", waiting_charge.gateway_reference), ("charge", "")]
+    waiting_charge.refresh_from_db()
+    assert (waiting_charge.status, waiting_charge.failure_code, waiting_charge.client_secret) == (
+        Payment.Status.FAILED,
+        "canceled",
+        "",
+    )
+    paid_by = Payment.objects.get(status=Payment.Status.SUCCEEDED)
+    assert (paid_by.payment_method_id, paid_by.kind) == (other_card.pk, Payment.Kind.CHARGE)
+    assert stock_of(order) == (8, 0)
+    assert not Payment.objects.filter(kind=Payment.Kind.REFUND).exists()
+
+
+def test_a_waiting_charge_that_succeeded_meanwhile_pays_the_order_instead(
+    customer, customer_client, order, waiting, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The customer authenticated just before asking to pay with another card: the gateway
+    cannot cancel the charge any more, it succeeded. It pays the order; the other card is never
+    charged."""
+    charged = []
+    monkeypatch.setattr(TestGateway, "charge", lambda self, **request: charged.append(request))
+    monkeypatch.setattr(
+        TestGateway,
+        "cancel_charge",
+        lambda self, **request: GatewayResult(True, request["gateway_reference"]),
+    )
+    waiting_charge = Payment.objects.get()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.post(
+            pay_url(order), {"payment_method": str(card_for(customer).pk)}
+        )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "paid"
+    assert charged == []
+    assert list(Payment.objects.values_list("pk", "status")) == [
+        (waiting_charge.pk, Payment.Status.SUCCEEDED)
+    ]
+    assert stock_of(order) == (8, 0)
+    paid = [e for e in Order.objects.get(pk=order.pk).events.all() if e.to_status == "paid"]
+    assert len(paid) == 1  # the published late outcome changed nothing more
+
+
+def test_a_waiting_charge_the_gateway_cannot_cancel_now_is_a_502_and_keeps_waiting(
+    customer, customer_client, order, waiting, monkeypatch
+):
+    def unreachable(self, **request):
+        raise GatewayError("connection reset")
+
+    monkeypatch.setattr(TestGateway, "cancel_charge", unreachable)
+    customer_client.raise_request_exception = False
+
+    response = customer_client.post(pay_url(order), {"payment_method": str(card_for(customer).pk)})
+
+    assert response.status_code == 502
+    assert response.json()["errors"][0]["code"] == "gateway_error"
+    charge = Payment.objects.get()
+    assert charge.is_pending
+    assert charge.client_secret == waiting["client_secret"]
+    again = customer_client.post(pay_url(order), {"payment_method": str(charge.payment_method_id)})
+    assert (again.status_code, again.json()) == (202, waiting)
 
 
 def test_the_service_says_requires_action_with_the_client_secret(customer, order):

@@ -22,6 +22,7 @@ from orders.models import Order
 from orders.selectors import payment_audit
 from orders.services import order_cancel, order_expire_unpaid, order_payments_reconcile
 from orders.services import payment as order_money
+from orders.services import reconcile as order_reconcile
 from orders.services._shared import _stock_lines
 from orders.services.state import _mark_paid
 from orders.tests.helpers import stock_of
@@ -194,7 +195,7 @@ def test_reconciliation_leaves_a_paid_order_without_charge_to_a_person(
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID)  # forced in SQL
     assert order_payments_reconcile() == 0  # it only looks at recent succeeded charges
     mismatch = payment_audit()[0]
-    assert order_money._resolve_mismatch(mismatch) is False
+    assert order_reconcile._resolve_mismatch(mismatch) is False
     assert "without a succeeded charge" in caplog.text
     out = io.StringIO()
     with pytest.raises(CommandError) as failure:
@@ -246,6 +247,16 @@ def test_a_slow_gateway_times_out_cleanly_and_a_retry_with_the_same_key_charges_
     assert [p["status"] for p in detail["payments"]] == ["pending"]
     assert detail["payment_confirming"] is True  # the customer sees it is being confirmed
 
+    # Until the gateway client's retries and their backoff are certainly over, the charge may
+    # still be in flight: a retry then is refused, never a second request to the gateway.
+    early = customer_client.post(url, {"payment_method": str(method.pk)}, **headers)
+    assert early.status_code == 409
+    assert early.json()["errors"][0]["code"] == "payment_in_progress"
+    assert len(charged_at_the_network) == 1
+    in_flight = timedelta(seconds=order_money.charge_in_flight_seconds())
+    assert in_flight == timedelta(seconds=0.2 * 3 + 2)
+    Payment.objects.update(created_at=timezone.now() - in_flight - timedelta(seconds=1))
+
     retry = customer_client.post(url, {"payment_method": str(method.pk)}, **headers)
     assert retry.status_code == 200
     assert retry.json()["status"] == "paid"
@@ -283,7 +294,7 @@ def test_reconciliation_goes_on_past_an_order_it_cannot_resolve(
             raise RuntimeError("deadlock detected")
         return real(order, **kwargs)
 
-    monkeypatch.setattr(order_money, "_apply_charge", flaky)
+    monkeypatch.setattr(order_reconcile, "_apply_charge", flaky)
     assert order_payments_reconcile() == 1
     assert Order.objects.get(pk=second.pk).status == Order.Status.PAID
     assert "could not resolve an order's payments" in caplog.text

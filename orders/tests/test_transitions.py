@@ -15,11 +15,10 @@ from orders.models import Order, OrderEvent
 from orders.services import (
     order_cancel,
     order_deliver,
-    order_mark_refunded,
     order_ship,
     order_transition,
 )
-from orders.tests.helpers import mark_paid
+from orders.tests.helpers import mark_paid, mark_refunded
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +55,7 @@ def move_to(order, status, actor):
         S.SHIPPED: [mark_paid, order_ship],
         S.DELIVERED: [mark_paid, order_ship, order_deliver],
         S.CANCELLED: [order_cancel],
-        S.REFUNDED: [mark_paid, lambda **kw: order_mark_refunded(**kw, restock=False)],
+        S.REFUNDED: [mark_paid, lambda **kw: mark_refunded(**kw, restock=False)],
     }
     for step in paths[status]:
         step(order_id=order.pk, actor=actor)
@@ -152,7 +151,7 @@ def test_refund_with_restock_puts_units_back(
     order = move_to(place_order(customer, [(product, 2)]), start, staff)
     assert level(product) == (8, 0)
     with django_capture_on_commit_callbacks(execute=True):
-        refunded = order_mark_refunded(order_id=order.pk, actor=staff, restock=True, note="broken")
+        refunded = mark_refunded(order_id=order.pk, actor=staff, restock=True, note="broken")
     assert refunded.status == "refunded"
     assert level(product) == (10, 0)
     assert mail.outbox[-1].subject == f"Order {order.number} refunded"
@@ -161,7 +160,7 @@ def test_refund_with_restock_puts_units_back(
 
 def test_refund_without_restock_keeps_stock(customer, staff, product, place_order):
     order = move_to(place_order(customer, [(product, 2)]), S.PAID, staff)
-    order_mark_refunded(order_id=order.pk, actor=staff, restock=False)
+    mark_refunded(order_id=order.pk, actor=staff, restock=False)
     assert level(product) == (8, 0)
     assert not StockMovement.objects.filter(reason="restock").exists()
 

@@ -12,8 +12,9 @@ from orders.selectors import payment_audit
 class Command(BaseCommand):
     help = (
         "Check that every paid, shipped, delivered or refunded order has its succeeded charge, "
-        "and that no succeeded charge sits on a pending order or on a cancelled order without "
-        "its refund. Prints each mismatch and exits with status 1 if there is any."
+        "that no succeeded charge sits on a pending order or on a cancelled order without "
+        "its refund, and that no refunded order still holds captured money (a refund that "
+        "failed). Prints each mismatch and exits with status 1 if there is any."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
