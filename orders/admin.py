@@ -213,7 +213,7 @@ class DisputedFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin[Order]):
-    list_display = ("number", "customer", "status_label", "disputed", "total", "created_at")
+    list_display = ("number", "customer", "status_label", "total", "disputed", "created_at")
     list_filter = (
         "status",
         DisputedFilter,
