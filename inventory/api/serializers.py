@@ -18,13 +18,18 @@ from rest_framework import serializers
 
 from common.exceptions import BIGINT_MAX, INTEGER_MAX
 from common.openapi import AmendedSchemaField, digits_at_most
-from common.parsers import JSONInputSerializer, QueryIntegerField, json_problem
+from common.parsers import JSONInputSerializer, QueryIntegerField
 
-from ..catalog_csv import METADATA_MAX_DEPTH
 from ..exceptions import CatalogValidationError
 from ..models import Category, MovementReason, StockMovement, store_currency
 from ..selectors import PRODUCT_ORDERINGS, is_id
-from ..services import SKU_PATTERN, validate_currency, validate_metadata
+from ..services import SKU_MESSAGE, SKU_PATTERN, validate_currency, validate_metadata
+from ..services.validation import (
+    NAME_REQUIRED_MESSAGE,
+    NAME_TOO_LONG_MESSAGE,
+    PRICE_MESSAGE,
+    THRESHOLD_MESSAGE,
+)
 
 
 def _as_field_error(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -168,16 +173,6 @@ class StoreCurrencyField(AmendedSchemaField, serializers.CharField):
         return {**schema, "enum": [store_currency()]}
 
 
-def _check_metadata(metadata: Any) -> dict[str, Any]:
-    """API.md: a JSON object of at most 16 KB, nested at most 32 levels, without NUL characters.
-
-    The shape is checked first: it walks without recursion, while the size check serializes."""
-    problem = json_problem(metadata, max_depth=METADATA_MAX_DEPTH)
-    if problem is not None:
-        raise CatalogValidationError(f"Metadata {problem}.", attr="metadata")
-    return validate_metadata(metadata)
-
-
 @extend_schema_serializer(
     examples=[
         OpenApiExample(
@@ -202,23 +197,30 @@ class ProductInputSerializer(JSONInputSerializer):
         SKU_PATTERN,
         max_length=64,
         trim_whitespace=False,
-        error_messages={
-            "invalid": "A SKU is 1 to 64 letters, digits, '-' or '_', starting with a letter or "
-            "digit."
-        },
+        error_messages={"invalid": SKU_MESSAGE},
     )
-    name = serializers.CharField(max_length=200)
+    # The services' rules and messages (inventory/services/validation.py), said where DRF checks
+    # first so the schema keeps the limits.
+    name = serializers.CharField(
+        max_length=200,
+        error_messages={"max_length": NAME_TOO_LONG_MESSAGE, "blank": NAME_REQUIRED_MESSAGE},
+    )
     description = serializers.CharField(required=False, allow_blank=True)
     category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all())
     # 2**53: exact in every JSON client (a JavaScript number); far inside `bigint`.
-    price_cents = serializers.IntegerField(min_value=0, max_value=2**53)
+    price_cents = serializers.IntegerField(
+        min_value=0, max_value=2**53, error_messages={"min_value": PRICE_MESSAGE}
+    )
     currency = StoreCurrencyField(
         required=False, help_text="The store currency (default); no other is accepted"
     )
-    metadata = MetadataField(required=False, validators=[_as_field_error(_check_metadata)])
+    metadata = MetadataField(required=False, validators=[_as_field_error(validate_metadata)])
     is_active = serializers.BooleanField(required=False)
     low_stock_threshold = serializers.IntegerField(
-        min_value=0, max_value=INTEGER_MAX, required=False
+        min_value=0,
+        max_value=INTEGER_MAX,
+        required=False,
+        error_messages={"min_value": THRESHOLD_MESSAGE},
     )
 
     def validate_sku(self, value: str) -> str:
