@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import owned_or_all_for_staff
@@ -76,19 +74,6 @@ def charges_left_to_refund(*, order_id: UUID) -> dict[UUID, int]:
         charge_id: max(amount - covered, 0)
         for charge_id, amount, covered in charges.values_list("pk", "amount_cents", "covered")
     }
-
-
-def orders_with_refunds_failed_since(*, since: timedelta) -> list[UUID]:
-    """Orders with a refund settled failed within `since` (at once, or late: a refund that had
-    succeeded is settled again when it fails): reconciliation's candidates besides charges."""
-    cutoff = timezone.now() - since
-    return list(
-        Payment.objects.filter(
-            kind=Payment.Kind.REFUND, status=Payment.Status.FAILED, settled_at__gte=cutoff
-        )
-        .values_list("order_id", flat=True)
-        .distinct()
-    )
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,14 @@ def payment_succeeded_charge(*, order_id: UUID) -> Payment | None:
     )
 
 
-def payment_succeeded_charges_since(*, since: dt.timedelta) -> list[UUID]:
-    """Orders with a charge that succeeded within `since` (reconciliation's candidates)."""
+def orders_with_payments_settled_since(
+    *, kind: str, status: str, since: dt.timedelta
+) -> list[UUID]:
+    """Orders with a payment of `kind` settled `status` within `since` (reconciliation's
+    candidates: charges that succeeded, refunds that failed, at once or late)."""
     cutoff = timezone.now() - since
     return list(
-        Payment.objects.filter(
-            kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED, settled_at__gte=cutoff
-        )
+        Payment.objects.filter(kind=kind, status=status, settled_at__gte=cutoff)
         .values_list("order_id", flat=True)
         .distinct()
     )

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from payments.exceptions import PaymentGatewayError, RefundExceedsCaptured
 from payments.models import Payment
-from payments.selectors import payment_succeeded_charge, payment_succeeded_charges_since
+from payments.selectors import orders_with_payments_settled_since, payment_succeeded_charge
 from payments.services import (
     payment_captured_cents,
     payment_refund_begin,
@@ -24,7 +24,7 @@ from payments.services import (
 )
 
 from ..models import Order
-from ..selectors import PaymentMismatch, orders_with_refunds_failed_since, payment_audit
+from ..selectors import PaymentMismatch, payment_audit
 from .outcomes import order_unrefund_money_kept
 from .payment import _apply_charge
 from .state import _order_lock
@@ -55,8 +55,12 @@ def order_payments_reconcile(*, since: timedelta = timedelta(days=2), limit: int
       error for a person (and reported by `audit_payments`).
     """
     candidates = {
-        *payment_succeeded_charges_since(since=since),
-        *orders_with_refunds_failed_since(since=since),
+        *orders_with_payments_settled_since(
+            kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED, since=since
+        ),
+        *orders_with_payments_settled_since(
+            kind=Payment.Kind.REFUND, status=Payment.Status.FAILED, since=since
+        ),
     }
     resolved = 0
     for mismatch in payment_audit(order_ids=candidates)[:limit]:
