@@ -103,25 +103,28 @@ def public(response: R, etag: str | None) -> R:
     return response
 
 
-def seen_by_middleware(request: HttpRequest) -> tuple[str | None, CachedResponse | None]:
-    """The catalog version and current entry for this request: as the middleware read them, or
-    read now (one round trip; the version alone when the response cache is off)."""
+def seen_by_middleware(
+    request: HttpRequest, parts: tuple[str, str, str]
+) -> tuple[str | None, CachedResponse | None]:
+    """The catalog version and current entry for this request (its `cache_parts`): as the
+    middleware read them, or read now (one round trip; the version alone when the response
+    cache is off)."""
     seen: tuple[str, None] | None = getattr(request, SEEN_ATTRIBUTE, None)
     if seen is not None:
         return seen
     if response_timeout() <= 0:
         return current_catalog_version(), None
-    version, entry = versioned_get(response_key(*cache_parts(request)))
+    version, entry = versioned_get(response_key(*parts))
     # An entry of another shape (written by an earlier release) is a miss, replaced on the way out.
     return version, entry if isinstance(entry, CachedResponse) else None
 
 
-def mark_cacheable(response: HttpResponseBase, request: HttpRequest, version: str) -> None:
-    """Let the middleware keep `response` under `version` on its way out."""
+def mark_cacheable(response: HttpResponseBase, parts: tuple[str, str, str], version: str) -> None:
+    """Let the middleware keep `response` (the read of `parts`) under `version` on its way
+    out."""
     timeout = response_timeout()
     if timeout > 0:
-        key = response_key(*cache_parts(request))
-        setattr(response, _CACHEABLE_ATTRIBUTE, (key, version, timeout))
+        setattr(response, _CACHEABLE_ATTRIBUTE, (response_key(*parts), version, timeout))
 
 
 def answer_from(entry: CachedResponse, request: HttpRequest, etag: str) -> HttpResponse:

@@ -109,16 +109,17 @@ def catalog_read(request: Request, build: Callable[[str | None], Any]) -> HttpRe
     """
     if is_staff_user(request.user):
         return json_response(build(None))
-    version, entry = seen_by_middleware(request)
+    parts = cache_parts(request)
+    version, entry = seen_by_middleware(request, parts)
     if version is None:  # the cache is unreachable: no ETag, nothing cached
         return public(json_response(build(None)), None)
-    etag = catalog_etag(version, *cache_parts(request), caller_kind(request.user))
+    etag = catalog_etag(version, *parts, caller_kind(request.user))
     if if_none_match(request, etag):
         return public(HttpResponseNotModified(), etag)
     if entry is not None:
         return public(HttpResponse(entry.body, content_type="application/json"), etag)
     response = public(json_response(build(version)), etag)
-    mark_cacheable(response, request, version)
+    mark_cacheable(response, parts, version)
     return response
 
 
