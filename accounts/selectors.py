@@ -7,6 +7,15 @@ from django.db.models import Q, QuerySet
 from .models import User
 
 
+def staff_emails() -> list[str]:
+    """Where alerts for the shop's staff go: every active staff member's and admin's address."""
+    return list(
+        User.objects.filter(is_active=True, role__in=[User.Role.STAFF, User.Role.ADMIN])
+        .order_by("id")
+        .values_list("email", flat=True)
+    )
+
+
 def user_list() -> QuerySet[User]:
     """Every user, oldest first (the admin's list)."""
     return User.objects.order_by("id")

@@ -35,7 +35,7 @@ def schedule_low_stock_alert(product_ids: Sequence[int]) -> None:
 
 def stock_low_alert_send(*, product_ids: Sequence[int], total: int | None = None) -> bool:
     """Email staff the given products that are still low on stock. Returns whether it sent."""
-    from accounts.models import User
+    from accounts.selectors import staff_emails
     from common.emails import send_email
 
     levels = [
@@ -45,11 +45,7 @@ def stock_low_alert_send(*, product_ids: Sequence[int], total: int | None = None
         .order_by("product_id")
         if level.is_low
     ]
-    recipients = list(
-        User.objects.filter(
-            is_active=True, role__in=[User.Role.STAFF, User.Role.ADMIN]
-        ).values_list("email", flat=True)
-    )
+    recipients = staff_emails()
     if not levels or not recipients:
         return False
     send_email(

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.selectors import staff_emails
 from common.emails import send_email
 from payments.models import Dispute, Payment
 from payments.selectors import disputes_of_order, payment_get
@@ -188,11 +188,7 @@ def _latest_dispute(charge: Payment) -> Dispute | None:
 
 
 def _email_staff(template: str, context: dict[str, Any]) -> None:
-    recipients = list(
-        User.objects.filter(
-            is_active=True, role__in=[User.Role.STAFF, User.Role.ADMIN]
-        ).values_list("email", flat=True)
-    )
+    recipients = staff_emails()
     if recipients:
         send_email(template=template, to=recipients, context=context)
 

@@ -18,7 +18,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.selectors import staff_emails
 from common import metrics
 from common.emails import send_email
 from common.money import format_money_display
@@ -144,11 +144,7 @@ def _settled_again(payment: Payment, result: GatewayResult) -> Payment:
 def _refund_failed_alert(refund: Payment) -> None:
     """Email staff (after commit, through the outbox) that a refund failed after it had
     succeeded: someone must pay the customer back another way."""
-    recipients = list(
-        User.objects.filter(
-            is_active=True, role__in=[User.Role.STAFF, User.Role.ADMIN]
-        ).values_list("email", flat=True)
-    )
+    recipients = staff_emails()
     if not recipients:
         logger.error("no staff to tell about a failed refund", extra={"payment_id": str(refund.pk)})
         return
